@@ -1,0 +1,525 @@
+"""The engine: the one place that creates tasks and changes their state.
+
+Live (non-terminal) tasks are held in memory under one lock; every change goes
+through :meth:`Engine._change`, which checks the transition table, queues the
+write for the batching :class:`~.writer.Writer` and tells listeners, in order.
+Executors report back through the :class:`~..executors.base.ExecutorCallbacks`
+methods (``claim``, ``progress``, ``log``, ``done``) from any thread.
+
+The engine is plain threads so it can be driven from anywhere; the server bridges
+it to asyncio with :meth:`asubmit` and thread-safe listeners.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Mapping
+
+from ..executors.base import Executor, Job, Outcome
+from ..store.base import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
+from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
+from .kinds import KindRegistry, default_registry
+from .models import (
+    LogChunk,
+    Page,
+    Progress,
+    Scope,
+    Task,
+    TaskError,
+    TaskEvent,
+    TaskFilter,
+    TaskSpec,
+    new_id,
+)
+from .recovery import INTERRUPTED, recover
+from .states import State, advance
+from .timers import Timer, Timers
+from .writer import Writer
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[TaskEvent], None]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """The engine's tunables (the server fills them from ``c.BgTasks`` traits)."""
+
+    default_executor: str = "process"
+    default_timeout: float | None = None
+    log_cap: int = 1_000_000
+    """Characters of log kept per task (the newest)."""
+    keep: int | None = 10_000
+    """Terminal tasks kept in history (``None``: no count limit)."""
+    max_age: float | None = 30 * 86_400
+    """Seconds a terminal task is kept (``None``: no age limit)."""
+    cancel_grace: float = 5.0
+    """Seconds a cancelled task gets before the executor escalates."""
+    retry_backoff: float = 1.0
+    """First retry delay in seconds; doubles each attempt."""
+    retry_backoff_max: float = 300.0
+    progress_persist_interval: float = 1.0
+    """Seconds between two stored progress snapshots of one running task."""
+    prune_every: int = 1000
+    """Prune history after this many tasks ended (and at start)."""
+
+
+class Engine:
+    def __init__(
+        self,
+        store: Store,
+        executors: Mapping[str, Executor],
+        kinds: KindRegistry | None = None,
+        config: EngineConfig = EngineConfig(),
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if config.default_executor not in executors:
+            raise InvalidInput(
+                "default_executor",
+                f"{config.default_executor!r} is not one of {sorted(executors)}",
+            )
+        self.store = store
+        self.executors = dict(executors)
+        self.kinds = kinds if kinds is not None else default_registry()
+        self.config = config
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._ended = threading.Condition(self._lock)
+        self._live: dict[str, Task] = {}
+        self._keys: dict[str, str] = {}
+        self._timers_by_task: dict[str, list[Timer]] = {}
+        self._cancel_reason: dict[str, str] = {}
+        self._persisted_at: dict[str, float] = {}
+        self._unstored: set[str] = set()
+        """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
+        self._listeners: list[Listener] = []
+        self._seq = 0
+        self._ended_since_prune = 0
+        self._running = False
+        self._stopping = False
+        self._writer: Writer | None = None
+        self._timers: Timers | None = None
+
+    # -- lifecycle ------------------------------------------------------------
+    def start(self) -> None:
+        """Open the store, recover what a previous run left, start executors."""
+        self.store.open()
+        self._writer = Writer(self.store)
+        self._timers = Timers(self._clock)
+        for executor in self.executors.values():
+            executor.start(self)
+        ops, pending = recover(self.store.live(), self._clock())
+        ops.append(Prune(self.config.keep, self._prune_before()))
+        fut = self._writer.put(ops, durable=True)
+        assert fut is not None
+        fut.result()
+        with self._lock:
+            self._running = True
+            for task in pending:
+                self._adopt(task)
+
+    def stop(self, grace: float | None = None) -> None:
+        """Stop: running tasks get their cancel signal and ``grace`` seconds; what they
+        do not finish by then is recorded as interrupted. Pending tasks stay pending."""
+        grace = self.config.cancel_grace if grace is None else grace
+        with self._lock:
+            if not self._running:
+                return
+            self._stopping = True
+        for executor in self.executors.values():
+            executor.shutdown(grace)
+        with self._lock:
+            self._running = False
+            for task in list(self._live.values()):
+                if task.state in (State.RUNNING, State.CANCELLING):
+                    self._interrupt(task, INTERRUPTED)
+        assert self._timers is not None and self._writer is not None
+        self._timers.close()
+        self._writer.close()
+        self.store.close()
+
+    def __enter__(self) -> Engine:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- listeners --------------------------------------------------------------
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener(event)`` for every change, in order, from the thread that
+        made it (under the engine lock: it must be quick and must not call back)."""
+        with self._lock:
+            self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._listeners:
+                    self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def live_tasks(self) -> list[Task]:
+        """A snapshot of every non-terminal task, oldest first."""
+        with self._lock:
+            return sorted(self._live.values(), key=lambda t: t.id)
+
+    # -- the public API -----------------------------------------------------------
+    def create(self, spec: TaskSpec) -> tuple[Task, bool]:
+        """Validate and queue a task; returns it and whether it is new (``False`` when
+        a live task already holds ``spec.key``). Returns once the task is durable."""
+        task, fut = self._enqueue(spec)
+        if fut is None:
+            return task, False
+        fut.result()
+        return task, True
+
+    def submit(self, spec: TaskSpec) -> Task:
+        """:meth:`create`, returning only the task."""
+        return self.create(spec)[0]
+
+    async def acreate(self, spec: TaskSpec) -> tuple[Task, bool]:
+        """:meth:`create` for asyncio: the loop never waits on the commit."""
+        task, fut = self._enqueue(spec)
+        if fut is None:
+            return task, False
+        await asyncio.wrap_future(fut)
+        return task, True
+
+    async def asubmit(self, spec: TaskSpec) -> Task:
+        return (await self.acreate(spec))[0]
+
+    def get(self, task_id: str) -> Task:
+        with self._lock:
+            task = self._live.get(task_id)
+        if task is None:
+            task = self.store.get(task_id)
+        if task is None:
+            raise NotFound("task", task_id)
+        return task
+
+    def list(self, flt: TaskFilter = TaskFilter(), limit: int = 100, cursor: str | None = None) -> Page:
+        """A page of stored tasks, newest first, with live tasks shown as they are now."""
+        page = self.store.list(flt, limit, cursor)
+        with self._lock:
+            tasks = [self._live.get(t.id, t) for t in page.tasks]
+        return Page([t for t in tasks if flt.matches(t)], page.next_cursor)
+
+    def cancel(self, task_id: str) -> Task:
+        """Cancel a pending or running task. Raises :class:`InvalidTransition` (409) for a
+        terminal one. A running task becomes ``cancelling`` until its executor stops it."""
+        grace = self.config.cancel_grace
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None:
+                stored = self.get(task_id)  # NotFound if unknown
+                raise InvalidTransition(stored.state.value, State.CANCELLED.value)
+            if task.state is State.CANCELLING:
+                return task
+            self._cancel_reason.setdefault(task_id, "cancelled")
+            if task.state is State.PENDING:
+                task = self._end(task, State.CANCELLED)
+            else:
+                task = self._change(task, State.CANCELLING)
+                # A safety net for an executor that never reports back.
+                self._timer(task_id, grace * 3 + 5, self._force_cancelled, task_id, task.attempt)
+        # Outside the lock: executors take their own locks and call back into ours.
+        self.executors[task.executor].cancel(task_id, grace)
+        return task
+
+    def delete(self, task_id: str) -> Task | None:
+        """Pending/running: cancel (returns the task). Terminal: remove it from history
+        (returns ``None`` once the removal is durable)."""
+        with self._lock:
+            live = task_id in self._live
+        if live:
+            return self.cancel(task_id)
+        task = self.get(task_id)
+        assert self._writer is not None
+        fut = self._writer.put([DeleteTask(task_id)], durable=True)
+        assert fut is not None
+        fut.result()
+        with self._lock:
+            self._emit("deleted", task)
+        return None
+
+    def wait(self, task_id: str, timeout: float | None = None) -> Task:
+        """Block until the task is terminal and stored; returns its final record."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._ended:
+            while task_id in self._live or task_id in self._unstored:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise TimeoutError(f"task {task_id} still {self._live[task_id].state.value}")
+                self._ended.wait(left)
+        return self.get(task_id)
+
+    def read_log(self, task_id: str, offset: int = 0, limit: int | None = None) -> LogChunk:
+        self.get(task_id)
+        return self.store.read_log(task_id, offset, limit)
+
+    def result_payload(self, task_id: str) -> bytes | None:
+        """The pickled result (opaque bytes: the server never loads them)."""
+        task = self.get(task_id)
+        if task.state is not State.FINISHED:
+            raise Conflict(f"task {task_id} is {task.state.value}, not finished")
+        return self.store.get_blob(task_id, "result")
+
+    def flush(self) -> None:
+        """Wait until every change so far is stored."""
+        assert self._writer is not None
+        self._writer.flush()
+
+    # -- ExecutorCallbacks ------------------------------------------------------------
+    def claim(self, task_id: str) -> bool:
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.state is not State.PENDING or self._stopping:
+                return False
+            task = self._change(task, State.RUNNING, started_at=self._clock(), progress=Progress())
+            timeout = task.timeout
+        if timeout:
+            self._timer(task_id, timeout, self._on_timeout, task_id, task.attempt)
+        return True
+
+    def progress(self, task_id: str, current: float, total: float | None, message: str | None) -> None:
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.state not in (State.RUNNING, State.CANCELLING):
+                return
+            old = task.progress
+            task = replace(
+                task,
+                progress=Progress(current, total, old.message if message is None else message),
+            )
+            self._live[task_id] = task
+            now = self._clock()
+            if now - self._persisted_at.get(task_id, 0.0) >= self.config.progress_persist_interval:
+                self._persisted_at[task_id] = now
+                assert self._writer is not None
+                self._writer.put([PutTask(task)])
+            self._emit("progress", task)
+
+    def log(self, task_id: str, text: str) -> None:
+        if self._writer is not None and text:
+            self._writer.put([AppendLog(task_id, text, self.config.log_cap)])
+
+    def done(self, task_id: str, outcome: Outcome) -> None:
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.state not in (State.RUNNING, State.CANCELLING):
+                return  # already ended (forced cancel, stop) — a late report changes nothing
+            # A task that returns after cancel was asked for stopped early on purpose
+            # (it saw cancelled()): its result is partial, so it counts as cancelled.
+            if outcome.status == "finished" and task.state is State.RUNNING:
+                self._end(task, State.FINISHED, result=outcome.result, result_preview=outcome.preview)
+            elif outcome.status in ("cancelled", "finished"):
+                reason = self._cancel_reason.get(task_id)
+                if reason == "timeout":
+                    self._fail(task, TaskError(
+                        "TimeoutError", f"timed out after {task.timeout:g} s", reason="timeout"))
+                elif self._stopping and reason is None:
+                    # Stopped by a server shutdown, not by anyone's request.
+                    self._interrupt(task, INTERRUPTED)
+                else:
+                    self._end(task, State.CANCELLED)
+            else:
+                self._fail(task, outcome.error or TaskError("Error", "the task failed"))
+
+    # -- internals -----------------------------------------------------------------
+    def _enqueue(self, spec: TaskSpec) -> tuple[Task, Future[None] | None]:
+        """Make the task live and queue its first write; no future when ``key`` matched."""
+        task = self._build(spec)
+        with self._lock:
+            self._check_running()
+            if task.key is not None and task.key in self._keys:
+                return self._live[self._keys[task.key]], None
+            self._live[task.id] = task
+            if task.key is not None:
+                self._keys[task.key] = task.id
+            ops: list[Op] = [PutTask(task)]
+            if spec.payload is not None:
+                ops.append(PutBlob(task.id, "input", spec.payload))
+            assert self._writer is not None
+            fut = self._writer.put(ops, durable=True, on_commit=lambda: self._schedule(task.id))
+            self._emit("created", task)
+        return task, fut
+
+    def _build(self, spec: TaskSpec) -> Task:
+        kdef = self.kinds.get(spec.kind)
+        params = kdef.validate(spec.params)
+        executor = spec.executor or self.config.default_executor
+        if executor not in self.executors:
+            raise InvalidInput("executor", f"{executor!r} is not one of {sorted(self.executors)}")
+        timeout = spec.timeout if spec.timeout is not None else self.config.default_timeout
+        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+            raise InvalidInput("timeout", "must be a number of seconds above 0")
+        if isinstance(spec.retries, bool) or not isinstance(spec.retries, int) or not 0 <= spec.retries <= 100:
+            raise InvalidInput("retries", "must be a whole number from 0 to 100")
+        if spec.run_on is not None and not isinstance(spec.run_on, (int, float)):
+            raise InvalidInput("run_on", "must be a time")
+        if spec.key is not None and (not isinstance(spec.key, str) or not spec.key):
+            raise InvalidInput("key", "must be a non-empty string")
+        if spec.name is not None and not isinstance(spec.name, str):
+            raise InvalidInput("name", "must be a string")
+        return Task(
+            id=new_id(),
+            kind=kdef.name,
+            name=spec.name or kdef.name,
+            params=params,
+            state=State.PENDING,
+            created_at=self._clock(),
+            executor=executor,
+            run_on=spec.run_on,
+            owner=spec.owner,
+            origin=spec.origin,
+            key=spec.key,
+            scope=Scope(spec.scope),
+            schedule_id=spec.schedule_id,
+            retries=spec.retries,
+            timeout=timeout,
+            python=spec.python,
+            cwd=spec.cwd,
+            has_payload=spec.payload is not None,
+        )
+
+    def _check_running(self) -> None:
+        if not self._running or self._stopping:
+            raise EngineClosed()
+
+    def _emit(self, change: str, task: Task) -> None:
+        self._seq += 1
+        event = TaskEvent(self._seq, change, task)
+        for listener in self._listeners:
+            try:
+                listener(event)
+            except Exception:
+                log.exception("task event listener failed")
+
+    def _change(self, task: Task, state: State, **fields: Any) -> Task:
+        """Apply one allowed state change to a live task: store it and tell listeners."""
+        new = replace(task, state=advance(task.state, state), **fields)
+        self._live[new.id] = new
+        assert self._writer is not None
+        self._writer.put([PutTask(new)])
+        self._emit("state", new)
+        return new
+
+    def _end(self, task: Task, state: State, result: bytes | None = None, **fields: Any) -> Task:
+        """Move a live task to a terminal state; waiters wake once it is stored."""
+        new = replace(task, state=advance(task.state, state), finished_at=self._clock(), **fields)
+        self._live.pop(new.id, None)
+        if new.key is not None and self._keys.get(new.key) == new.id:
+            del self._keys[new.key]
+        for timer in self._timers_by_task.pop(new.id, ()):
+            timer.cancel()
+        self._cancel_reason.pop(new.id, None)
+        self._persisted_at.pop(new.id, None)
+        self._unstored.add(new.id)
+        ops: list[Op] = [PutTask(new)]
+        if result is not None:
+            ops.append(PutBlob(new.id, "result", result))
+        self._ended_since_prune += 1
+        if self._ended_since_prune >= self.config.prune_every:
+            self._ended_since_prune = 0
+            ops.append(Prune(self.config.keep, self._prune_before()))
+        assert self._writer is not None
+        self._writer.put(ops, on_commit=lambda: self._stored(new.id))
+        self._emit("state", new)
+        return new
+
+    def _stored(self, task_id: str) -> None:
+        with self._ended:
+            self._unstored.discard(task_id)
+            self._ended.notify_all()
+
+    def _fail(self, task: Task, error: TaskError) -> None:
+        """Fail an attempt: retry after a back-off while retries remain, else end failed."""
+        if task.attempt <= task.retries and not self._stopping:
+            delay = min(self.config.retry_backoff * 2 ** (task.attempt - 1), self.config.retry_backoff_max)
+            for timer in self._timers_by_task.pop(task.id, ()):
+                timer.cancel()
+            self._cancel_reason.pop(task.id, None)
+            retry = self._change(
+                task, State.PENDING, attempt=task.attempt + 1, error=error,
+                run_on=self._clock() + delay, started_at=None,
+            )
+            self._timer(task.id, delay, self._dispatch, task.id, retry.attempt)
+            return
+        self._end(task, State.FAILED, error=error)
+
+    def _interrupt(self, task: Task, message: str) -> None:
+        """The server stopped under a running task: re-queue it for the next start while
+        it has retries left, else fail it as ``interrupted`` (a requested cancel wins)."""
+        if task.state is State.CANCELLING and self._cancel_reason.get(task.id) == "cancelled":
+            self._end(task, State.CANCELLED)
+            return
+        error = TaskError("Interrupted", message, reason="interrupted")
+        if task.state is State.RUNNING and task.attempt <= task.retries:
+            self._change(task, State.PENDING, attempt=task.attempt + 1, error=error, started_at=None)
+            return
+        self._end(task, State.FAILED, error=error)
+
+    def _adopt(self, task: Task) -> None:
+        """Take a recovered pending task back into the live set and schedule it."""
+        self._live[task.id] = task
+        if task.key is not None:
+            self._keys[task.key] = task.id
+        self._schedule(task.id)
+
+    def _schedule(self, task_id: str) -> None:
+        """Hand a pending task to its executor now, or at its ``run_on`` time."""
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.state is not State.PENDING or not self._running:
+                return
+            delay = (task.run_on or 0) - self._clock()
+            if delay > 0:
+                self._timer(task_id, delay, self._dispatch, task_id, task.attempt)
+                return
+        self._dispatch(task_id, task.attempt)
+
+    def _dispatch(self, task_id: str, attempt: int) -> None:
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.state is not State.PENDING or task.attempt != attempt:
+                return
+            if not self._running or self._stopping:
+                return
+            kdef = self.kinds.get(task.kind)
+        payload = self.store.get_blob(task_id, "input") if task.has_payload else None
+        job = Job(
+            task_id=task.id, kind=task.kind, ref=kdef.ref, params=task.params,
+            payload=payload, python=task.python, cwd=task.cwd, attempt=task.attempt,
+        )
+        self.executors[task.executor].submit(job)
+
+    def _timer(self, task_id: str, delay: float, fn: Callable[..., Any], *args: Any) -> None:
+        assert self._timers is not None
+        timer = self._timers.after(delay, fn, *args)
+        with self._lock:
+            self._timers_by_task.setdefault(task_id, []).append(timer)
+
+    def _on_timeout(self, task_id: str, attempt: int) -> None:
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.attempt != attempt or task.state is not State.RUNNING:
+                return
+            self._cancel_reason[task_id] = "timeout"
+            self._change(task, State.CANCELLING)
+        self.executors[task.executor].cancel(task_id, self.config.cancel_grace)
+
+    def _force_cancelled(self, task_id: str, attempt: int) -> None:
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is not None and task.attempt == attempt and task.state is State.CANCELLING:
+                log.warning("executor %s never confirmed cancel of %s", task.executor, task_id)
+                self.done(task_id, Outcome("cancelled"))
+
+    def _prune_before(self) -> float | None:
+        return None if self.config.max_age is None else self._clock() - self.config.max_age

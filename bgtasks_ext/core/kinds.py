@@ -1,0 +1,223 @@
+"""Kinds: registered types of task with typed parameters.
+
+A kind is either an annotated function (its parameters are the task's parameters;
+a parameter named ``ctx`` receives the :class:`~.context.TaskContext`) or a class
+with annotated fields and a ``run(self, ctx)`` method (a pydantic model, a
+dataclass, or a plain annotated class). Pydantic turns the annotations into a JSON
+Schema and validates parameters against it, so a bad value is reported with the
+name of its field.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from typing import Any, Callable, Iterable, Mapping
+
+import pydantic
+
+from .context import TaskContext
+from .errors import BgTasksError, InvalidInput, UnknownKind
+
+ENTRY_POINT_GROUP = "bgtasks_ext.kinds"
+
+
+def kind(
+    name: str | None = None, *, title: str | None = None, description: str | None = None
+) -> Callable[[Any], Any]:
+    """Mark a function or class as a kind (the name defaults to its ``__name__``)."""
+
+    def mark(obj: Any) -> Any:
+        obj.__bgtask_kind__ = {
+            "name": name or obj.__name__,
+            "title": title,
+            "description": description,
+        }
+        return obj
+
+    return mark
+
+
+@dataclass(frozen=True)
+class KindDef:
+    """A registered kind."""
+
+    name: str
+    ref: str
+    """``module:qualname``: how a worker process imports it."""
+    obj: Any
+    model: type[pydantic.BaseModel]
+    title: str
+    description: str
+    is_class: bool
+
+    def schema(self) -> dict[str, Any]:
+        schema = self.model.model_json_schema()
+        schema["title"] = self.title
+        if self.description:
+            schema["description"] = self.description
+        return schema
+
+    def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        """Validated, normalised JSON parameters, or :class:`InvalidInput` naming the field."""
+        if params is None:
+            params = {}
+        if not isinstance(params, Mapping):
+            raise InvalidInput("params", "must be an object")
+        try:
+            value = self.model.model_validate(dict(params))
+        except pydantic.ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err.get("loc", ()))
+            field = f"params.{where}" if where else "params"
+            raise InvalidInput(field, err.get("msg", "invalid value")) from None
+        return value.model_dump(mode="json")
+
+    def run(self, ctx: TaskContext) -> Any:
+        """Run the kind with ``ctx.params`` (already validated) in this thread."""
+        values = dict(self.model.model_validate(ctx.params))
+        if self.is_class:
+            if issubclass(self.obj, pydantic.BaseModel):
+                instance = self.obj.model_validate(values)
+            else:
+                instance = self.obj.__new__(self.obj)
+                for k, v in values.items():
+                    setattr(instance, k, v)
+                init = getattr(instance, "__post_init__", None)
+                if init is not None:
+                    init()
+            return instance.run(ctx)
+        if _wants_ctx(self.obj):
+            values["ctx"] = ctx
+        return self.obj(**values)
+
+
+def _wants_ctx(fn: Callable[..., Any]) -> bool:
+    return "ctx" in inspect.signature(fn).parameters
+
+
+def _model_for(obj: Any, name: str) -> tuple[type[pydantic.BaseModel], bool]:
+    config = pydantic.ConfigDict(extra="forbid")
+    if inspect.isclass(obj):
+        if not callable(getattr(obj, "run", None)):
+            raise BgTasksError(f"kind {name!r}: a class kind needs a run(self, ctx) method")
+        if issubclass(obj, pydantic.BaseModel):
+            fields = {
+                k: (f.annotation, f) for k, f in obj.model_fields.items()
+            }
+        else:
+            hints = inspect.get_annotations(obj, eval_str=True)
+            fields = {
+                k: (t, getattr(obj, k, ...))
+                for k, t in hints.items()
+                if not k.startswith("_")
+            }
+        return pydantic.create_model(f"{name}_params", __config__=config, **fields), True  # type: ignore[call-overload]
+    if callable(obj):
+        sig = inspect.signature(obj, eval_str=True)
+        fields = {}
+        for p in sig.parameters.values():
+            if p.name == "ctx":
+                continue
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            ann = Any if p.annotation is p.empty else p.annotation
+            default = ... if p.default is p.empty else p.default
+            fields[p.name] = (ann, default)
+        return pydantic.create_model(f"{name}_params", __config__=config, **fields), False  # type: ignore[call-overload]
+    raise BgTasksError(f"kind {name!r}: not a function or class: {obj!r}")
+
+
+def make_kind(obj: Any, name: str | None = None) -> KindDef:
+    """Build a :class:`KindDef` from a function or class (marked with :func:`kind` or not)."""
+    meta = getattr(obj, "__bgtask_kind__", {}) or {}
+    name = name or meta.get("name") or obj.__name__
+    model, is_class = _model_for(obj, name)
+    doc = inspect.getdoc(obj) or ""
+    description = meta.get("description") or doc.split("\n\n")[0]
+    return KindDef(
+        name=name,
+        ref=f"{obj.__module__}:{obj.__qualname__}",
+        obj=obj,
+        model=model,
+        title=meta.get("title") or name,
+        description=description,
+        is_class=is_class,
+    )
+
+
+def load_ref(ref: str) -> Any:
+    """Import ``module:qualname``."""
+    module, _, qual = ref.partition(":")
+    if not module or not qual:
+        raise InvalidInput("kind", f"{ref!r} is not of the form 'module:name'")
+    try:
+        obj: Any = importlib.import_module(module)
+        for part in qual.split("."):
+            obj = getattr(obj, part)
+    except (ImportError, AttributeError) as exc:
+        raise InvalidInput("kind", f"cannot import {ref!r}: {exc}") from None
+    return obj
+
+
+_by_ref: dict[str, KindDef] = {}
+
+
+def kind_for_ref(ref: str) -> KindDef:
+    """The kind at ``ref``, imported once per process (what workers use)."""
+    kdef = _by_ref.get(ref)
+    if kdef is None:
+        obj = load_ref(ref)
+        kdef = _by_ref[ref] = make_kind(obj)
+    return kdef
+
+
+class KindRegistry:
+    """Name → :class:`KindDef`: the built-ins, entry points and configured extras."""
+
+    def __init__(self) -> None:
+        self._kinds: dict[str, KindDef] = {}
+
+    def register(self, obj: Any, name: str | None = None) -> KindDef:
+        kdef = obj if isinstance(obj, KindDef) else make_kind(obj, name)
+        self._kinds[kdef.name] = kdef
+        _by_ref.setdefault(kdef.ref, kdef)
+        return kdef
+
+    def register_ref(self, ref: str, name: str | None = None) -> KindDef:
+        return self.register(load_ref(ref), name)
+
+    def load_entry_points(self, group: str = ENTRY_POINT_GROUP) -> list[str]:
+        """Register every kind advertised under the entry point group; returns their names."""
+        names = []
+        for ep in entry_points(group=group):
+            names.append(self.register(ep.load(), ep.name).name)
+        return names
+
+    def get(self, name: str) -> KindDef:
+        try:
+            return self._kinds[name]
+        except KeyError:
+            raise UnknownKind(name, list(self._kinds)) from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._kinds
+
+    def __iter__(self) -> Iterable[KindDef]:  # type: ignore[override]
+        return iter(sorted(self._kinds.values(), key=lambda k: k.name))
+
+    def names(self) -> list[str]:
+        return sorted(self._kinds)
+
+
+def default_registry() -> KindRegistry:
+    """A registry with the built-in kinds and every entry point kind."""
+    from ..kinds import BUILTIN  # the built-ins import this module
+
+    reg = KindRegistry()
+    for obj in BUILTIN:  # also entry points, but a source checkout must work uninstalled
+        reg.register(obj)
+    reg.load_entry_points()
+    return reg

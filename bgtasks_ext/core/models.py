@@ -1,0 +1,265 @@
+"""Records and events: frozen dataclasses, changed only by ``dataclasses.replace``."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from enum import Enum
+from typing import Any, Mapping
+
+from .states import Category, State
+
+
+class Scope(str, Enum):
+    """How long a task may live."""
+
+    SERVER = "server"
+    """Until it ends (the default)."""
+    KERNEL = "kernel"
+    """Cancelled when the kernel that launched it shuts down or restarts."""
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    current: float = 0.0
+    total: float | None = None
+    message: str = ""
+
+    @property
+    def fraction(self) -> float | None:
+        if not self.total:
+            return None
+        return max(0.0, min(1.0, self.current / self.total))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "current": self.current,
+            "total": self.total,
+            "fraction": self.fraction,
+            "message": self.message,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskError:
+    """Why a task failed. ``reason`` is a machine-readable cause for failures the
+    engine itself decides: ``interrupted``, ``timeout``, ``worker_died``, ``input``."""
+
+    type: str
+    message: str
+    traceback: str = ""
+    reason: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any] | None) -> TaskError | None:
+        if not data:
+            return None
+        return cls(
+            type=str(data.get("type", "")),
+            message=str(data.get("message", "")),
+            traceback=str(data.get("traceback", "")),
+            reason=data.get("reason"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    """Where a task was launched from: the kernel and notebook, when there is one."""
+
+    kernel_id: str | None = None
+    path: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kernel_id": self.kernel_id, "path": self.path}
+
+
+@dataclass(frozen=True, slots=True)
+class TaskSpec:
+    """What a caller asks for. The engine validates it and turns it into a :class:`Task`."""
+
+    kind: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    name: str | None = None
+    key: str | None = None
+    executor: str | None = None
+    scope: Scope = Scope.SERVER
+    run_on: float | None = None
+    timeout: float | None = None
+    retries: int = 0
+    owner: str = ""
+    origin: Origin = Origin()
+    schedule_id: str | None = None
+    payload: bytes | None = None
+    """Opaque input bytes (a pickled cell, say). The engine stores and forwards them;
+    only a worker or kernel ever loads them."""
+    python: str | None = None
+    """The interpreter a process worker should run under (a kernel's ``sys.executable``)."""
+    cwd: str | None = None
+    """Working directory for the task in its worker."""
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    """The record of one run of work, as stored and as served."""
+
+    id: str
+    kind: str
+    name: str
+    params: Mapping[str, Any]
+    state: State
+    created_at: float
+    executor: str
+    progress: Progress = Progress()
+    started_at: float | None = None
+    finished_at: float | None = None
+    run_on: float | None = None
+    owner: str = ""
+    origin: Origin = Origin()
+    key: str | None = None
+    scope: Scope = Scope.SERVER
+    schedule_id: str | None = None
+    attempt: int = 1
+    retries: int = 0
+    timeout: float | None = None
+    error: TaskError | None = None
+    result_preview: Any = None
+    python: str | None = None
+    cwd: str | None = None
+    has_payload: bool = False
+
+    @property
+    def category(self) -> Category:
+        return self.state.category
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.terminal
+
+    def to_json(self) -> dict[str, Any]:
+        """The wire form (SPEC §5): ISO 8601 UTC times, enums as strings."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "kind": self.kind,
+            "params": dict(self.params),
+            "state": self.state.value,
+            "category": self.category.value,
+            "progress": self.progress.to_json(),
+            "created_at": iso(self.created_at),
+            "started_at": iso(self.started_at),
+            "finished_at": iso(self.finished_at),
+            "run_on": iso(self.run_on),
+            "owner": self.owner,
+            "origin": self.origin.to_json(),
+            "key": self.key,
+            "scope": self.scope.value,
+            "executor": self.executor,
+            "schedule_id": self.schedule_id,
+            "attempt": self.attempt,
+            "retries": self.retries,
+            "timeout": self.timeout,
+            "error": self.error.to_json() if self.error else None,
+            "result_preview": self.result_preview,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TaskFilter:
+    """What a listing selects. Every field left ``None`` matches everything."""
+
+    states: frozenset[State] | None = None
+    kind: str | None = None
+    key: str | None = None
+    kernel_id: str | None = None
+    schedule_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        state: State | str | None = None,
+        category: Category | str | None = None,
+        kind: str | None = None,
+        key: str | None = None,
+        kernel_id: str | None = None,
+        schedule_id: str | None = None,
+    ) -> TaskFilter:
+        states: frozenset[State] | None = None
+        if category is not None:
+            states = Category(category).states
+        if state is not None:
+            one = frozenset({State(state)})
+            states = one if states is None else states & one
+        return cls(states, kind, key, kernel_id, schedule_id)
+
+    def matches(self, task: Task) -> bool:
+        return (
+            (self.states is None or task.state in self.states)
+            and (self.kind is None or task.kind == self.kind)
+            and (self.key is None or task.key == self.key)
+            and (self.kernel_id is None or task.origin.kernel_id == self.kernel_id)
+            and (self.schedule_id is None or task.schedule_id == self.schedule_id)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a listing, newest first. ``next_cursor`` is ``None`` on the last page."""
+
+    tasks: list[Task]
+    next_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LogChunk:
+    """Log text from ``offset`` on; read again from ``next_offset`` for more."""
+
+    text: str
+    offset: int
+    next_offset: int
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEvent:
+    """One change of one task, numbered in the order the engine made the changes."""
+
+    seq: int
+    change: str
+    """``created``, ``state``, ``progress`` or ``deleted``."""
+    task: Task
+
+
+def iso(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return datetime.fromtimestamp(ts, timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+_id_lock = threading.Lock()
+_last_ms = 0
+_seq = 0
+
+
+def new_id() -> str:
+    """A 32-hex-digit id whose order is creation order (ms time, then a counter,
+    then randomness), so "newest first" is simply "largest id first"."""
+    global _last_ms, _seq
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        if ms <= _last_ms:
+            ms = _last_ms
+            _seq += 1
+            if _seq > 0xFFFF:
+                ms += 1
+                _seq = 0
+        else:
+            _seq = 0
+        _last_ms = ms
+        seq = _seq
+    return f"{ms:012x}{seq:04x}{os.urandom(8).hex()}"

@@ -1,0 +1,45 @@
+"""Turning a task's return value or exception into what the record shows."""
+
+from __future__ import annotations
+
+import json
+import traceback as tb
+from typing import Any
+
+from .models import TaskError
+
+PREVIEW_LIMIT = 4096
+"""Largest JSON text kept as-is in ``result_preview``; anything bigger becomes a repr."""
+REPR_LIMIT = 200
+
+
+def preview(value: Any) -> Any:
+    """The value itself when it is JSON-native and small, else a truncated ``repr``."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        if not isinstance(value, str) or len(value) <= PREVIEW_LIMIT:
+            return value
+    else:
+        try:
+            text = json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError):
+            pass
+        else:
+            if len(text) <= PREVIEW_LIMIT and json.loads(text) == value:
+                return value
+    try:
+        text = repr(value)
+    except Exception as exc:  # a broken __repr__ must not fail the task
+        text = f"<unrepresentable {type(value).__name__}: {exc}>"
+    if len(text) > REPR_LIMIT:
+        text = text[: REPR_LIMIT - 1] + "…"
+    return {"repr": text, "type": type(value).__qualname__}
+
+
+def error_from(exc: BaseException, reason: str | None = None) -> TaskError:
+    """A :class:`TaskError` with the exception's type, message and formatted traceback."""
+    return TaskError(
+        type=type(exc).__qualname__,
+        message=str(exc),
+        traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)),
+        reason=reason,
+    )

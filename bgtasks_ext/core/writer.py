@@ -1,0 +1,127 @@
+"""The one writer thread: batches store writes into few transactions.
+
+Callers enqueue operations and, when they need durability (an acknowledged submit),
+a future that resolves once the batch holding them has committed. Under load many
+callers share one commit, which is how persisted throughput stays near the raw
+executor's.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from concurrent.futures import Future
+from typing import Callable, Sequence
+
+from ..store.base import Op, PutTask, Store
+from .errors import EngineClosed
+
+log = logging.getLogger(__name__)
+
+MAX_BATCH = 5000
+
+_Item = tuple[Sequence[Op], "Future[None] | None", "Callable[[], None] | None"]
+
+
+class Writer:
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._queue: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._idle = True
+        self._thread = threading.Thread(target=self._loop, name="bgtasks-writer", daemon=True)
+        self._thread.start()
+
+    def put(
+        self,
+        ops: Sequence[Op],
+        *,
+        durable: bool = False,
+        on_commit: Callable[[], None] | None = None,
+    ) -> Future[None] | None:
+        """Queue ``ops``; with ``durable`` return a future set once they are committed.
+        ``on_commit`` runs on the writer thread after the commit."""
+        fut: Future[None] | None = Future() if durable else None
+        with self._cond:
+            if self._closed:
+                raise EngineClosed()
+            self._queue.append((ops, fut, on_commit))
+            if self._idle:
+                self._cond.notify()
+        return fut
+
+    def flush(self, timeout: float | None = None) -> None:
+        """Wait until everything queued so far is committed."""
+        fut = self.put((), durable=True)
+        assert fut is not None
+        fut.result(timeout)
+
+    def close(self) -> None:
+        """Commit what is queued, then stop the thread."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._idle = True
+                    self._cond.wait()
+                self._idle = False
+                if not self._queue and self._closed:
+                    return
+                items = []
+                n = 0
+                while self._queue and n < MAX_BATCH:
+                    item = self._queue.popleft()
+                    items.append(item)
+                    n += len(item[0]) or 1
+            self._commit(items)
+
+    def _commit(self, items: list[_Item]) -> None:
+        ops = _coalesce([op for item in items for op in item[0]])
+        try:
+            self._store.write(ops)
+        except Exception as exc:
+            if len(items) > 1:
+                # One bad group must not sink the others: retry them one by one.
+                for item in items:
+                    self._commit([item])
+                return
+            log.exception("store write failed")
+            _, fut, _ = items[0]
+            if fut is not None:
+                fut.set_exception(exc)
+            return
+        for _, fut, on_commit in items:
+            if on_commit is not None:
+                try:
+                    on_commit()
+                except Exception:
+                    log.exception("on_commit callback failed")
+            if fut is not None:
+                fut.set_result(None)
+
+
+def _coalesce(ops: list[Op]) -> list[Op]:
+    """Write each task's record once per batch: its latest version, at the place of its
+    first write (so a blob or log written after the first put still follows it)."""
+    latest: dict[str, PutTask] = {}
+    for op in ops:
+        if isinstance(op, PutTask):
+            latest[op.task.id] = op
+    if len(latest) == sum(isinstance(op, PutTask) for op in ops):
+        return ops
+    out: list[Op] = []
+    for op in ops:
+        if isinstance(op, PutTask):
+            newest = latest.pop(op.task.id, None)
+            if newest is not None:
+                out.append(newest)
+        else:
+            out.append(op)
+    return out

@@ -1,0 +1,191 @@
+"""The ``thread`` executor: runs kinds on a pool of threads in the server process.
+
+For light, I/O-bound kinds. Cancel is honest about threads: first the cooperative
+flag (``progress()``/``track()`` raise, ``cancelled()`` turns true), after the grace
+period an asynchronous ``TaskCancelled`` raised in the thread (lands at the next
+Python bytecode, not inside a blocking C call), and after a second grace the thread
+is abandoned: the task is reported cancelled, its thread's slot is replaced, and
+whatever it still does is ignored.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import threading
+from collections import deque
+from typing import Any
+
+import cloudpickle
+
+from ..core import capture
+from ..core.context import TaskContext, bind
+from ..core.errors import TaskCancelled
+from ..core.kinds import kind_for_ref
+from ..core.results import error_from, preview
+from .base import Executor, ExecutorCallbacks, Job, Outcome
+
+
+class _Sink:
+    __slots__ = ("task_id", "callbacks")
+
+    def __init__(self, task_id: str, callbacks: ExecutorCallbacks) -> None:
+        self.task_id = task_id
+        self.callbacks = callbacks
+
+    def progress(self, current: float, total: float | None, message: str | None) -> None:
+        self.callbacks.progress(self.task_id, current, total, message)
+
+    def log(self, text: str) -> None:
+        self.callbacks.log(self.task_id, text)
+
+
+class _Running:
+    __slots__ = ("ctx", "thread", "abandoned", "timers")
+
+    def __init__(self, ctx: TaskContext, thread: threading.Thread) -> None:
+        self.ctx = ctx
+        self.thread = thread
+        self.abandoned = False
+        self.timers: list[threading.Timer] = []
+
+
+class ThreadExecutor(Executor):
+    name = "thread"
+
+    def __init__(self, workers: int = 8) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
+        self.workers = workers
+        self._queue: deque[Job] = deque()
+        self._cond = threading.Condition()
+        self._running: dict[str, _Running] = {}
+        self._threads: list[threading.Thread] = []
+        self._closed = False
+        self._callbacks: ExecutorCallbacks | None = None
+
+    def start(self, callbacks: ExecutorCallbacks) -> None:
+        self._callbacks = callbacks
+        capture.install()
+        for _ in range(self.workers):
+            self._spawn_thread()
+
+    def submit(self, job: Job) -> None:
+        with self._cond:
+            if self._closed:
+                return
+            self._queue.append(job)
+            self._cond.notify()
+
+    def cancel(self, task_id: str, grace: float) -> None:
+        with self._cond:
+            for job in self._queue:
+                if job.task_id == task_id:
+                    self._queue.remove(job)
+                    return
+            running = self._running.get(task_id)
+            if running is None:
+                return
+            running.ctx.request_cancel()
+            for delay, step in ((grace, self._interrupt), (2 * grace, self._abandon)):
+                timer = threading.Timer(delay, step, (task_id, running))
+                timer.daemon = True
+                running.timers.append(timer)
+                timer.start()
+
+    def shutdown(self, grace: float) -> None:
+        with self._cond:
+            self._closed = True
+            self._queue.clear()
+            running = list(self._running)
+            self._cond.notify_all()
+        for task_id in running:
+            self.cancel(task_id, grace / 2)
+        for thread in list(self._threads):
+            thread.join(grace + 0.5)
+
+    # -- internals ---------------------------------------------------------------
+    def _spawn_thread(self) -> None:
+        thread = threading.Thread(target=self._loop, name="bgtasks-thread", daemon=True)
+        self._threads.append(thread)
+        thread.start()
+
+    def _loop(self) -> None:
+        me = threading.current_thread()
+        while True:
+            with self._cond:
+                while not self._queue and not self._closed:
+                    self._cond.wait()
+                if self._closed and not self._queue:
+                    self._threads.remove(me)
+                    return
+                job = self._queue.popleft()
+            assert self._callbacks is not None
+            if not self._callbacks.claim(job.task_id):
+                continue
+            if not self._run(job, me):
+                return  # abandoned: another thread took this one's place
+
+    def _run(self, job: Job, me: threading.Thread) -> bool:
+        assert self._callbacks is not None
+        ctx = TaskContext(
+            job.task_id, _Sink(job.task_id, self._callbacks), job.params, job.attempt,
+            payload=job.payload,
+        )
+        running = _Running(ctx, me)
+        with self._cond:
+            self._running[job.task_id] = running
+        capture.install()  # again: something (a test runner, a kernel) may have swapped sys.stdout
+        prev = bind(ctx)
+        try:
+            outcome = _execute(job, ctx)
+        except TaskCancelled:  # the async exception landed after the kind returned
+            outcome = Outcome("cancelled")
+        finally:
+            bind(prev)
+        with self._cond:
+            for timer in running.timers:
+                timer.cancel()
+            self._running.pop(job.task_id, None)
+            if running.abandoned:
+                return False
+        self._callbacks.done(job.task_id, outcome)
+        return True
+
+    def _interrupt(self, task_id: str, running: _Running) -> None:
+        with self._cond:
+            if self._running.get(task_id) is not running:
+                return
+            ident = running.thread.ident
+        if ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(TaskCancelled)
+            )
+
+    def _abandon(self, task_id: str, running: _Running) -> None:
+        with self._cond:
+            if self._running.get(task_id) is not running:
+                return
+            running.abandoned = True
+            del self._running[task_id]
+            self._threads.remove(running.thread)
+            if not self._closed:
+                self._spawn_thread()
+        assert self._callbacks is not None
+        self._callbacks.done(task_id, Outcome("cancelled"))
+
+
+def _execute(job: Job, ctx: TaskContext) -> Outcome:
+    try:
+        value: Any = kind_for_ref(job.ref).run(ctx)
+    except TaskCancelled:
+        ctx.flush()
+        return Outcome("cancelled")
+    except Exception as exc:
+        ctx.flush()
+        return Outcome("failed", error=error_from(exc))
+    ctx.flush()
+    try:
+        result = cloudpickle.dumps(value)
+    except Exception as exc:
+        return Outcome("failed", error=error_from(exc, reason="result"))
+    return Outcome("finished", result=result, preview=preview(value))

@@ -1,0 +1,1 @@
+"""The notebook side (IPython magics, widget, kernel client): arrives with issue #4."""

@@ -1,0 +1,1 @@
+"""Recurring schedules (interval and cron triggers): arrive with the schedules issue."""

@@ -1,0 +1,163 @@
+"""The server extension: ``c.BgTasks.*`` traits, and the engine's life inside Jupyter Server.
+
+The engine starts in the async start hook and stops (running tasks get their cancel
+signal and a grace period) when the server stops. Store I/O and the engine's
+start/stop run off the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Any
+
+from jupyter_core.paths import jupyter_data_dir
+from jupyter_server.extension.application import ExtensionApp
+from traitlets import Float, Int, List, TraitError, Type, Unicode, default, validate
+
+from ..core.engine import Engine, EngineConfig
+from ..core.kinds import default_registry
+from ..executors.base import Executor
+from ..executors.process import ProcessExecutor
+from ..executors.thread import ThreadExecutor
+from ..store.base import Store
+from ..store.sqlite import SQLiteStore
+
+EXECUTORS = ("process", "thread")
+
+
+class BgTasks(ExtensionApp):
+    """Background tasks for Jupyter."""
+
+    name = "bgtasks_ext"
+    description = "Background tasks for Jupyter: a task engine inside the server."
+
+    store_class = Type(
+        default_value=SQLiteStore,
+        klass=Store,
+        help="The store class: bgtasks_ext.store.sqlite.SQLiteStore (persistent, the default) "
+        "or bgtasks_ext.store.memory.MemoryStore (history lost on restart).",
+    ).tag(config=True)
+
+    store_path = Unicode(
+        help="The SQLite file holding task history (default: bgtasks/tasks.sqlite under the "
+        "Jupyter data dir). Its folder is created when missing.",
+    ).tag(config=True)
+
+    @default("store_path")
+    def _default_store_path(self) -> str:
+        return str(Path(jupyter_data_dir()) / "bgtasks" / "tasks.sqlite")
+
+    default_executor = Unicode(
+        "process",
+        help="Where tasks run unless they say otherwise: 'process' (a warm pool of worker "
+        "processes) or 'thread' (threads in the server, for light I/O kinds).",
+    ).tag(config=True)
+
+    workers = Int(
+        help="Worker processes in the process pool (default: the number of CPUs).",
+    ).tag(config=True)
+
+    @default("workers")
+    def _default_workers(self) -> int:
+        return os.cpu_count() or 2
+
+    thread_workers = Int(8, help="Threads of the thread executor.").tag(config=True)
+
+    default_timeout = Float(
+        0.0, help="Seconds a task may run unless it sets its own timeout; 0 means no limit."
+    ).tag(config=True)
+
+    log_cap = Int(
+        1_000_000, help="Characters of log kept per task (the newest are kept)."
+    ).tag(config=True)
+
+    keep_tasks = Int(
+        10_000, help="Finished, failed and cancelled tasks kept in history; 0 keeps all."
+    ).tag(config=True)
+
+    keep_days = Float(
+        30.0, help="Days a finished, failed or cancelled task is kept; 0 keeps them forever."
+    ).tag(config=True)
+
+    cancel_grace = Float(
+        5.0,
+        help="Seconds a cancelled (or stopping) task gets to stop before it is interrupted, "
+        "then killed.",
+    ).tag(config=True)
+
+    extra_kinds = List(
+        Unicode(),
+        help="More kinds, as 'module:name' references to annotated functions or classes "
+        "with a run(ctx) method (besides those under the bgtasks_ext.kinds entry points).",
+    ).tag(config=True)
+
+    @validate("default_executor")
+    def _check_executor(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if value not in EXECUTORS:
+            raise TraitError(f"BgTasks.default_executor: {value!r} is not one of {list(EXECUTORS)}")
+        return str(value)
+
+    @validate("workers", "thread_workers", "log_cap")
+    def _check_positive(self, proposal: dict[str, Any]) -> int:
+        value = proposal["value"]
+        if value < 1:
+            raise TraitError(f"BgTasks.{proposal['trait'].name}: must be at least 1, not {value}")
+        return int(value)
+
+    @validate("default_timeout", "keep_tasks", "keep_days", "cancel_grace")
+    def _check_not_negative(self, proposal: dict[str, Any]) -> Any:
+        value = proposal["value"]
+        if value < 0:
+            raise TraitError(f"BgTasks.{proposal['trait'].name}: must not be negative, not {value}")
+        return value
+
+    @validate("extra_kinds")
+    def _check_kinds(self, proposal: dict[str, Any]) -> list[str]:
+        for ref in proposal["value"]:
+            module, _, name = ref.partition(":")
+            if not module or not name:
+                raise TraitError(f"BgTasks.extra_kinds: {ref!r} is not of the form 'module:name'")
+        return list(proposal["value"])
+
+    engine: Engine | None = None
+
+    def make_engine(self) -> Engine:
+        kinds = default_registry()
+        for ref in self.extra_kinds:
+            kinds.register_ref(ref)
+        store: Store
+        if issubclass(self.store_class, SQLiteStore):
+            Path(self.store_path).parent.mkdir(parents=True, exist_ok=True)
+            store = self.store_class(self.store_path)
+        else:
+            store = self.store_class()
+        executors: dict[str, Executor] = {
+            "process": ProcessExecutor(workers=self.workers),
+            "thread": ThreadExecutor(workers=self.thread_workers),
+        }
+        config = EngineConfig(
+            default_executor=self.default_executor,
+            default_timeout=self.default_timeout or None,
+            log_cap=self.log_cap,
+            keep=self.keep_tasks or None,
+            max_age=self.keep_days * 86_400 or None,
+            cancel_grace=self.cancel_grace,
+        )
+        return Engine(store, executors, kinds, config)
+
+    def initialize_settings(self) -> None:
+        self.engine = self.make_engine()
+        self.settings["bgtasks_engine"] = self.engine
+
+    async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
+        assert self.engine is not None
+        await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
+        self.log.info("bgtasks: engine started (store %s)", self.store_path)
+
+    async def stop_extension(self) -> None:
+        if self.engine is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
+            self.log.info("bgtasks: engine stopped")

@@ -1,0 +1,1 @@
+"""Stores: where task history lives (``sqlite`` by default, ``memory`` for tests)."""

@@ -1,0 +1,65 @@
+"""Kinds used by the engine tests (importable, so process workers can load them too)."""
+
+from __future__ import annotations
+
+import time
+
+from bgtasks_ext import cancelled, progress
+
+_failures: dict[str, int] = {}
+
+
+def noop() -> None:
+    return None
+
+
+def echo(value: object = None) -> object:
+    return value
+
+
+def talk(lines: int = 3) -> int:
+    for i in range(lines):
+        print(f"line {i}")
+    return lines
+
+
+def boom(message: str = "boom") -> None:
+    raise ValueError(message)
+
+
+def flaky(name: str, fail_times: int = 1) -> str:
+    """Fails its first ``fail_times`` calls in this process, then succeeds."""
+    seen = _failures.get(name, 0)
+    _failures[name] = seen + 1
+    if seen < fail_times:
+        raise RuntimeError(f"attempt {seen + 1} fails")
+    return "ok"
+
+
+def steps(n: int = 100, pause: float = 0.01) -> int:
+    for i in range(n):
+        progress(i + 1, total=n, message=f"step {i + 1}")
+        time.sleep(pause)
+    return n
+
+
+def stubborn(seconds: float = 30.0) -> str:
+    """A pure-Python loop that never checks for cancel."""
+    end = time.monotonic() + seconds
+    x = 0
+    while time.monotonic() < end:
+        x += 1
+    return "done"
+
+
+def blocked(seconds: float = 30.0) -> str:
+    """One long blocking C call: only abandoning the thread stops it in time."""
+    time.sleep(seconds)
+    return "slept"
+
+
+def polite(seconds: float = 30.0) -> str:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not cancelled():
+        time.sleep(0.01)
+    return "stopped" if cancelled() else "done"

@@ -1,0 +1,286 @@
+"""The engine with its real plug-ins: thread executor, memory and SQLite stores."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+from bgtasks_ext.core.engine import Engine, EngineConfig
+from bgtasks_ext.core.errors import EngineClosed, InvalidInput, InvalidTransition, NotFound, UnknownKind
+from bgtasks_ext.core.kinds import KindRegistry, default_registry
+from bgtasks_ext.core.models import TaskEvent, TaskFilter, TaskSpec
+from bgtasks_ext.core.states import State
+from bgtasks_ext.executors.thread import ThreadExecutor
+from bgtasks_ext.store.memory import MemoryStore
+from bgtasks_ext.store.sqlite import SQLiteStore
+
+from . import engine_kinds
+
+FAST = EngineConfig(default_executor="thread", cancel_grace=0.2, retry_backoff=0.05)
+
+
+def registry() -> KindRegistry:
+    reg = default_registry()
+    for fn in (engine_kinds.noop, engine_kinds.echo, engine_kinds.talk, engine_kinds.boom,
+               engine_kinds.flaky, engine_kinds.steps, engine_kinds.stubborn,
+               engine_kinds.blocked, engine_kinds.polite):
+        reg.register(fn)
+    return reg
+
+
+def make_engine(store: object = None, config: EngineConfig = FAST, workers: int = 4) -> Engine:
+    return Engine(store or MemoryStore(), {"thread": ThreadExecutor(workers)}, registry(), config)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
+    store = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "t.sqlite"))
+    eng = make_engine(store)
+    eng.start()
+    yield eng
+    eng.stop()
+
+
+def test_a_task_runs_to_finished_with_its_result(engine: Engine) -> None:
+    # When a task is submitted
+    task = engine.submit(TaskSpec("echo", {"value": {"a": [1, 2]}}, name="mine"))
+    assert task.state is State.PENDING and task.name == "mine" and task.executor == "thread"
+    # Then it finishes with its result stored as opaque bytes and a JSON preview
+    done = engine.wait(task.id, 10)
+    assert done.state is State.FINISHED
+    assert done.result_preview == {"a": [1, 2]}
+    assert done.started_at is not None and done.finished_at is not None
+    assert done.created_at <= done.started_at <= done.finished_at
+    assert cloudpickle.loads(engine.result_payload(task.id)) == {"a": [1, 2]}
+    assert engine.store.get(task.id) == done
+
+
+def test_events_come_in_order(engine: Engine) -> None:
+    # Given a listener
+    events: list[TaskEvent] = []
+    engine.subscribe(events.append)
+    # When a task with progress runs
+    task = engine.submit(TaskSpec("steps", {"n": 20, "pause": 0.01}))
+    engine.wait(task.id, 10)
+    # Then its events are numbered in order: created, running, progress..., finished
+    mine = [e for e in events if e.task.id == task.id]
+    assert [e.seq for e in mine] == sorted(e.seq for e in mine)
+    states = [e.task.state for e in mine if e.change != "progress"]
+    assert states == [State.PENDING, State.RUNNING, State.FINISHED]
+    assert mine[0].change == "created"
+    progress = [e.task.progress for e in mine if e.change == "progress"]
+    assert progress and progress[-1].current == 20 and progress[-1].fraction == 1.0
+    assert mine[-1].task.progress.message == "step 20"
+
+
+def test_print_output_lands_in_the_log(engine: Engine) -> None:
+    task = engine.submit(TaskSpec("talk", {"lines": 3}))
+    engine.wait(task.id, 10)
+    chunk = engine.read_log(task.id)
+    assert chunk.text == "line 0\nline 1\nline 2\n"
+    assert engine.read_log(task.id, chunk.next_offset).text == ""
+
+
+def test_failure_records_type_message_and_traceback(engine: Engine) -> None:
+    task = engine.wait(engine.submit(TaskSpec("boom", {"message": "bad day"})).id, 10)
+    assert task.state is State.FAILED
+    assert task.error is not None
+    assert (task.error.type, task.error.message) == ("ValueError", "bad day")
+    assert "raise ValueError(message)" in task.error.traceback
+    with pytest.raises(Exception, match="not finished"):
+        engine.result_payload(task.id)
+
+
+def test_singleton_key_returns_the_live_task(engine: Engine) -> None:
+    # Given a live task with key K
+    first, created = engine.create(TaskSpec("polite", {"seconds": 5}, key="K"))
+    assert created
+    # When another is submitted with K / Then the first comes back
+    again, created = engine.create(TaskSpec("noop", key="K"))
+    assert (again.id, created) == (first.id, False)
+    # When the first ends / Then K is free again
+    engine.cancel(first.id)
+    engine.wait(first.id, 10)
+    third, created = engine.create(TaskSpec("noop", key="K"))
+    assert created and third.id != first.id
+
+
+def test_run_on_delays_the_start(engine: Engine) -> None:
+    at = time.time() + 0.4
+    task = engine.submit(TaskSpec("noop", run_on=at))
+    time.sleep(0.1)
+    assert engine.get(task.id).state is State.PENDING
+    done = engine.wait(task.id, 10)
+    assert done.state is State.FINISHED and done.started_at is not None
+    assert done.started_at >= at
+
+
+def test_timeout_fails_the_task(engine: Engine) -> None:
+    task = engine.wait(engine.submit(TaskSpec("polite", {"seconds": 30}, timeout=0.2)).id, 10)
+    assert task.state is State.FAILED
+    assert task.error is not None and task.error.reason == "timeout"
+    assert task.error.type == "TimeoutError"
+
+
+def test_retries_until_success_with_backoff(engine: Engine) -> None:
+    name = f"flaky-{time.time_ns()}"
+    task = engine.submit(TaskSpec("flaky", {"name": name, "fail_times": 2}, retries=3))
+    done = engine.wait(task.id, 10)
+    assert done.state is State.FINISHED and done.attempt == 3
+    assert done.result_preview == "ok"
+
+
+def test_retries_exhausted_fail(engine: Engine) -> None:
+    name = f"flaky-{time.time_ns()}"
+    task = engine.submit(TaskSpec("flaky", {"name": name, "fail_times": 5}, retries=1))
+    done = engine.wait(task.id, 10)
+    assert done.state is State.FAILED and done.attempt == 2
+    assert done.error is not None and "attempt 2 fails" in done.error.message
+
+
+def test_cancel_pending_never_runs(engine: Engine) -> None:
+    task = engine.submit(TaskSpec("talk", run_on=time.time() + 0.3))
+    cancelled = engine.cancel(task.id)
+    assert cancelled.state is State.CANCELLED and cancelled.category.value == "failed"
+    time.sleep(0.5)
+    assert engine.get(task.id).state is State.CANCELLED
+    assert engine.read_log(task.id).text == ""
+
+
+def test_cancel_running_cooperative(engine: Engine) -> None:
+    task = engine.submit(TaskSpec("steps", {"n": 1000, "pause": 0.01}))
+    _wait_state(engine, task.id, State.RUNNING)
+    assert engine.cancel(task.id).state is State.CANCELLING
+    done = engine.wait(task.id, 10)
+    assert done.state is State.CANCELLED
+
+
+def test_cancel_pure_python_loop_by_async_exception(engine: Engine) -> None:
+    task = engine.submit(TaskSpec("stubborn", {"seconds": 30}))
+    _wait_state(engine, task.id, State.RUNNING)
+    t0 = time.monotonic()
+    engine.cancel(task.id)
+    assert engine.wait(task.id, 10).state is State.CANCELLED
+    assert time.monotonic() - t0 < 2 * FAST.cancel_grace + 1
+
+
+def test_cancel_blocked_thread_is_abandoned_and_replaced(engine: Engine) -> None:
+    # Given every thread but one busy, and one blocked in a long C call
+    task = engine.submit(TaskSpec("blocked", {"seconds": 5}))
+    _wait_state(engine, task.id, State.RUNNING)
+    # When it is cancelled / Then it is reported cancelled after the two graces
+    engine.cancel(task.id)
+    assert engine.wait(task.id, 5).state is State.CANCELLED
+    # And the pool still has its full width
+    tasks = [engine.submit(TaskSpec("polite", {"seconds": 0.3})) for _ in range(4)]
+    t0 = time.monotonic()
+    for t in tasks:
+        assert engine.wait(t.id, 10).state is State.FINISHED
+    assert time.monotonic() - t0 < 1.5
+
+
+def test_cancel_terminal_and_unknown(engine: Engine) -> None:
+    task = engine.wait(engine.submit(TaskSpec("noop")).id, 10)
+    with pytest.raises(InvalidTransition):
+        engine.cancel(task.id)
+    with pytest.raises(NotFound):
+        engine.cancel("nope")
+
+
+def test_delete(engine: Engine) -> None:
+    # Given a finished task / When deleted / Then it is gone from history
+    task = engine.wait(engine.submit(TaskSpec("talk")).id, 10)
+    assert engine.delete(task.id) is None
+    with pytest.raises(NotFound):
+        engine.get(task.id)
+    # Given a running task / When deleted / Then it is cancelled, not removed
+    running = engine.submit(TaskSpec("polite", {"seconds": 10}))
+    _wait_state(engine, running.id, State.RUNNING)
+    engine.delete(running.id)
+    assert engine.wait(running.id, 10).state is State.CANCELLED
+
+
+@pytest.mark.parametrize(
+    "spec,field",
+    [
+        (TaskSpec("nope"), "kind"),
+        (TaskSpec("count", {"times": "many"}), "params.times"),
+        (TaskSpec("count", {"bogus": 1}), "params.bogus"),
+        (TaskSpec("noop", executor="gpu"), "executor"),
+        (TaskSpec("noop", timeout=-1), "timeout"),
+        (TaskSpec("noop", retries=-1), "retries"),
+        (TaskSpec("noop", key=""), "key"),
+        (TaskSpec("noop", run_on="tomorrow"), "run_on"),  # type: ignore[arg-type]
+    ],
+)
+def test_bad_input_names_the_field_and_stores_nothing(engine: Engine, spec: TaskSpec, field: str) -> None:
+    kept = engine.wait(engine.submit(TaskSpec("noop")).id, 10)
+    before = engine.store.count(TaskFilter())
+    with pytest.raises(InvalidInput) as exc:
+        engine.submit(spec)
+    assert exc.value.field == field
+    if field == "kind":
+        assert isinstance(exc.value, UnknownKind)
+    engine.flush()
+    assert engine.store.count(TaskFilter()) == before
+    assert engine.get(kept.id) == kept
+
+
+def test_list_filters_and_shows_live_state(engine: Engine) -> None:
+    running = engine.submit(TaskSpec("polite", {"seconds": 10}, key="live"))
+    _wait_state(engine, running.id, State.RUNNING)
+    done = engine.wait(engine.submit(TaskSpec("noop")).id, 10)
+    page = engine.list(TaskFilter.of(category="pending"))
+    assert [t.id for t in page.tasks] == [running.id]
+    assert page.tasks[0].state is State.RUNNING
+    assert [t.id for t in engine.list(TaskFilter.of(category="finished")).tasks] == [done.id]
+    assert [t.id for t in engine.list(TaskFilter.of(key="live")).tasks] == [running.id]
+    engine.cancel(running.id)
+    engine.wait(running.id, 10)
+
+
+def test_retention_keeps_the_newest(tmp_path: Path) -> None:
+    config = EngineConfig(default_executor="thread", keep=5, prune_every=1, cancel_grace=0.2)
+    with make_engine(SQLiteStore(str(tmp_path / "r.sqlite")), config) as eng:
+        live = eng.submit(TaskSpec("polite", {"seconds": 10}))
+        ids = [eng.wait(eng.submit(TaskSpec("noop")).id, 10).id for _ in range(12)]
+        eng.flush()
+        kept = {t.id for t in eng.list(TaskFilter.of(category="finished"), limit=100).tasks}
+        assert kept == set(ids[-5:])
+        assert eng.get(live.id).state is State.RUNNING
+
+
+def test_stop_interrupts_running_and_keeps_pending(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.sqlite")
+    eng = make_engine(SQLiteStore(path))
+    eng.start()
+    running = eng.submit(TaskSpec("blocked", {"seconds": 3}))
+    retried = eng.submit(TaskSpec("blocked", {"seconds": 3}, retries=1))
+    later = eng.submit(TaskSpec("noop", run_on=time.time() + 3600))
+    _wait_state(eng, running.id, State.RUNNING)
+    _wait_state(eng, retried.id, State.RUNNING)
+    eng.stop(grace=0.2)
+    with pytest.raises(EngineClosed):
+        eng.submit(TaskSpec("noop"))
+    store = SQLiteStore(path)
+    store.open()
+    try:
+        stopped = store.get(running.id)
+        assert stopped is not None and stopped.state is State.FAILED
+        assert stopped.error is not None and stopped.error.reason == "interrupted"
+        requeued = store.get(retried.id)
+        assert requeued is not None and requeued.state is State.PENDING and requeued.attempt == 2
+        assert store.get(later.id).state is State.PENDING  # type: ignore[union-attr]
+    finally:
+        store.close()
+
+
+def _wait_state(engine: Engine, task_id: str, state: State, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while engine.get(task_id).state is not state:
+        assert time.monotonic() < deadline, f"never became {state}"
+        time.sleep(0.01)
