@@ -43,7 +43,8 @@ class TaskContext:
         "attempt",
         "payload",
         "_sink",
-        "_cancel",
+        "_cancelled",
+        "_cancel_event",
         "_current",
         "_total",
         "_message",
@@ -58,16 +59,20 @@ class TaskContext:
         sink: ProgressSink,
         params: Mapping[str, Any] | None = None,
         attempt: int = 1,
-        cancel_event: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
         payload: bytes | None = None,
+        cancel_event: threading.Event | None = None,
     ) -> None:
         self.task_id = task_id
         self.payload = payload
         self.params = dict(params or {})
         self.attempt = attempt
         self._sink = sink
-        self._cancel = cancel_event or threading.Event()
+        # A plain flag, not a threading.Event: set once from another thread, read in
+        # tight loops, and an Event costs a lock and a condition per task.
+        self._cancelled = False
+        self._cancel_event = cancel_event
+        """Optional: an Event another component sets (a worker's reader thread)."""
         self._current = 0.0
         self._total: float | None = None
         self._message: str | None = None
@@ -78,7 +83,7 @@ class TaskContext:
     # -- what task code calls -------------------------------------------------
     def progress(self, current: float, total: float | None = _UNSET, message: str | None = None) -> None:
         """Record progress; raises :class:`TaskCancelled` once cancel was asked for."""
-        if self._cancel.is_set():
+        if self._cancelled or (self._cancel_event is not None and self._cancel_event.is_set()):
             raise TaskCancelled()
         self._current = current
         if total is not _UNSET:
@@ -109,7 +114,7 @@ class TaskContext:
 
     def cancelled(self) -> bool:
         """True once cancel was asked for: a cooperative check that never raises."""
-        return self._cancel.is_set()
+        return self._cancelled or (self._cancel_event is not None and self._cancel_event.is_set())
 
     def log(self, text: str) -> None:
         """Append text to the task's log directly (stdout/stderr are captured anyway)."""
@@ -117,7 +122,9 @@ class TaskContext:
 
     # -- what executors call --------------------------------------------------
     def request_cancel(self) -> None:
-        self._cancel.set()
+        self._cancelled = True
+        if self._cancel_event is not None:
+            self._cancel_event.set()
 
     def flush(self) -> None:
         """Send the latest progress now, if anything changed since the last send."""

@@ -16,8 +16,7 @@ import asyncio
 import logging
 import threading
 import time
-from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from ..executors.base import Executor, Job, Outcome
@@ -173,10 +172,10 @@ class Engine:
     def create(self, spec: TaskSpec) -> tuple[Task, bool]:
         """Validate and queue a task; returns it and whether it is new (``False`` when
         a live task already holds ``spec.key``). Returns once the task is durable."""
-        task, fut = self._enqueue(spec)
-        if fut is None:
+        task, waiter = self._enqueue(spec, asynchronous=False)
+        if waiter is None:
             return task, False
-        fut.result()
+        waiter.result()  # type: ignore[union-attr]
         return task, True
 
     def submit(self, spec: TaskSpec) -> Task:
@@ -185,10 +184,10 @@ class Engine:
 
     async def acreate(self, spec: TaskSpec) -> tuple[Task, bool]:
         """:meth:`create` for asyncio: the loop never waits on the commit."""
-        task, fut = self._enqueue(spec)
-        if fut is None:
+        task, waiter = self._enqueue(spec, asynchronous=True)
+        if waiter is None:
             return task, False
-        await asyncio.wrap_future(fut)
+        await waiter  # type: ignore[misc]
         return task, True
 
     async def asubmit(self, spec: TaskSpec) -> Task:
@@ -293,8 +292,7 @@ class Engine:
             if task is None or task.state not in (State.RUNNING, State.CANCELLING):
                 return
             old = task.progress
-            task = replace(
-                task,
+            task = task.evolve(
                 progress=Progress(current, total, old.message if message is None else message),
             )
             self._live[task_id] = task
@@ -332,9 +330,15 @@ class Engine:
                 self._fail(task, outcome.error or TaskError("Error", "the task failed"))
 
     # -- internals -----------------------------------------------------------------
-    def _enqueue(self, spec: TaskSpec) -> tuple[Task, Future[None] | None]:
-        """Make the task live and queue its first write; no future when ``key`` matched."""
+    def _enqueue(self, spec: TaskSpec, asynchronous: bool) -> tuple[Task, Any]:
+        """Make the task live and queue its first writes, under the lock so that no later
+        change of it can be queued first. Returns the task and a future of the commit
+        (``None`` when ``key`` matched a live task, which is returned instead)."""
         task = self._build(spec)
+        ops: list[Op] = [PutTask(task)]
+        if spec.payload is not None:
+            ops.append(PutBlob(task.id, "input", spec.payload))
+        writer = self._writer
         with self._lock:
             self._check_running()
             if task.key is not None and task.key in self._keys:
@@ -342,13 +346,14 @@ class Engine:
             self._live[task.id] = task
             if task.key is not None:
                 self._keys[task.key] = task.id
-            ops: list[Op] = [PutTask(task)]
-            if spec.payload is not None:
-                ops.append(PutBlob(task.id, "input", spec.payload))
-            assert self._writer is not None
-            fut = self._writer.put(ops, durable=True, on_commit=lambda: self._schedule(task.id))
+            assert writer is not None
+            on_commit = lambda: self._schedule(task.id)  # noqa: E731
+            if asynchronous:
+                waiter: Any = writer.put_async(ops, on_commit)
+            else:
+                waiter = writer.put(ops, durable=True, on_commit=on_commit)
             self._emit("created", task)
-        return task, fut
+        return task, waiter
 
     def _build(self, spec: TaskSpec) -> Task:
         kdef = self.kinds.get(spec.kind)
@@ -403,7 +408,7 @@ class Engine:
 
     def _change(self, task: Task, state: State, **fields: Any) -> Task:
         """Apply one allowed state change to a live task: store it and tell listeners."""
-        new = replace(task, state=advance(task.state, state), **fields)
+        new = task.evolve(state=advance(task.state, state), **fields)
         self._live[new.id] = new
         assert self._writer is not None
         self._writer.put([PutTask(new)])
@@ -412,7 +417,7 @@ class Engine:
 
     def _end(self, task: Task, state: State, result: bytes | None = None, **fields: Any) -> Task:
         """Move a live task to a terminal state; waiters wake once it is stored."""
-        new = replace(task, state=advance(task.state, state), finished_at=self._clock(), **fields)
+        new = task.evolve(state=advance(task.state, state), finished_at=self._clock(), **fields)
         self._live.pop(new.id, None)
         if new.key is not None and self._keys.get(new.key) == new.id:
             del self._keys[new.key]

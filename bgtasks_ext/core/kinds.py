@@ -52,6 +52,8 @@ class KindDef:
     title: str
     description: str
     is_class: bool
+    wants_ctx: bool = False
+    """A function kind with a ``ctx`` parameter."""
 
     def schema(self) -> dict[str, Any]:
         schema = self.model.model_json_schema()
@@ -77,7 +79,7 @@ class KindDef:
 
     def run(self, ctx: TaskContext) -> Any:
         """Run the kind with ``ctx.params`` (already validated) in this thread."""
-        values = dict(self.model.model_validate(ctx.params))
+        values = dict(self.model.model_validate(ctx.params).__dict__)
         if self.is_class:
             if issubclass(self.obj, pydantic.BaseModel):
                 instance = self.obj.model_validate(values)
@@ -89,7 +91,7 @@ class KindDef:
                 if init is not None:
                     init()
             return instance.run(ctx)
-        if _wants_ctx(self.obj):
+        if self.wants_ctx:
             values["ctx"] = ctx
         return self.obj(**values)
 
@@ -145,6 +147,7 @@ def make_kind(obj: Any, name: str | None = None) -> KindDef:
         title=meta.get("title") or name,
         description=description,
         is_class=is_class,
+        wants_ctx=not is_class and _wants_ctx(obj),
     )
 
 

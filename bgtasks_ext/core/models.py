@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import random
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
 from enum import Enum
 from typing import Any, Mapping
@@ -104,9 +105,13 @@ class TaskSpec:
     """Working directory for the task in its worker."""
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class Task:
-    """The record of one run of work, as stored and as served."""
+    """The record of one run of work, as stored and as served.
+
+    Not slotted, so that :meth:`evolve` can copy it by its ``__dict__``: the engine
+    makes a new record for every change, and ``dataclasses.replace`` costs several
+    times more on this hot path."""
 
     id: str
     kind: str
@@ -141,6 +146,17 @@ class Task:
     def terminal(self) -> bool:
         return self.state.terminal
 
+    def evolve(self, **changes: Any) -> Task:
+        """A copy with ``changes`` applied (field names are checked)."""
+        unknown = changes.keys() - _TASK_FIELDS
+        if unknown:
+            raise TypeError(f"Task has no field {sorted(unknown)[0]!r}")
+        new = object.__new__(Task)
+        d = new.__dict__
+        d.update(self.__dict__)
+        d.update(changes)
+        return new
+
     def to_json(self) -> dict[str, Any]:
         """The wire form (SPEC §5): ISO 8601 UTC times, enums as strings."""
         return {
@@ -167,6 +183,9 @@ class Task:
             "error": self.error.to_json() if self.error else None,
             "result_preview": self.result_preview,
         }
+
+
+_TASK_FIELDS = frozenset(f.name for f in fields(Task))
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,6 +263,7 @@ def iso(ts: float | None) -> str | None:
 _id_lock = threading.Lock()
 _last_ms = 0
 _seq = 0
+_rand = random.Random(os.urandom(16))  # ids need uniqueness, not secrecy; urandom per id is slow
 
 
 def new_id() -> str:
@@ -262,4 +282,5 @@ def new_id() -> str:
             _seq = 0
         _last_ms = ms
         seq = _seq
-    return f"{ms:012x}{seq:04x}{os.urandom(8).hex()}"
+        tail = _rand.getrandbits(64)
+    return f"{ms:012x}{seq:04x}{tail:016x}"

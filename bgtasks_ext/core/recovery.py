@@ -7,7 +7,6 @@ that was being cancelled is cancelled; pending tasks simply run.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Iterable
 
 from ..store.base import Op, PutTask
@@ -27,10 +26,9 @@ def recover(tasks: Iterable[Task], now: float) -> tuple[list[Op], list[Task]]:
             continue
         error = TaskError("Interrupted", INTERRUPTED, reason="interrupted")
         if task.state is State.CANCELLING:
-            task = replace(task, state=advance(task.state, State.CANCELLED), finished_at=now)
+            task = task.evolve(state=advance(task.state, State.CANCELLED), finished_at=now)
         elif task.state is State.RUNNING and task.attempt <= task.retries:
-            task = replace(
-                task,
+            task = task.evolve(
                 state=advance(task.state, State.PENDING),
                 attempt=task.attempt + 1,
                 error=error,
@@ -38,6 +36,6 @@ def recover(tasks: Iterable[Task], now: float) -> tuple[list[Op], list[Task]]:
             )
             pending.append(task)
         else:
-            task = replace(task, state=advance(task.state, State.FAILED), error=error, finished_at=now)
+            task = task.evolve(state=advance(task.state, State.FAILED), error=error, finished_at=now)
         ops.append(PutTask(task))
     return ops, pending

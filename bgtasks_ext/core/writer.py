@@ -8,11 +8,12 @@ executor's.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Callable, Sequence
+from typing import Callable, Sequence, Union
 
 from ..store.base import Op, PutTask, Store
 from .errors import EngineClosed
@@ -21,7 +22,8 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 5000
 
-_Item = tuple[Sequence[Op], "Future[None] | None", "Callable[[], None] | None"]
+_Waiter = Union["Future[None]", "asyncio.Future[None]", None]
+_Item = tuple[Sequence[Op], _Waiter, "Callable[[], None] | None"]
 
 
 class Writer:
@@ -44,6 +46,20 @@ class Writer:
         """Queue ``ops``; with ``durable`` return a future set once they are committed.
         ``on_commit`` runs on the writer thread after the commit."""
         fut: Future[None] | None = Future() if durable else None
+        with self._cond:
+            if self._closed:
+                raise EngineClosed()
+            self._queue.append((ops, fut, on_commit))
+            if self._idle:
+                self._cond.notify()
+        return fut
+
+    def put_async(
+        self, ops: Sequence[Op], on_commit: Callable[[], None] | None = None
+    ) -> asyncio.Future[None]:
+        """Like ``put(durable=True)`` for a caller on an asyncio loop. The futures of one
+        loop are resolved together, with one wake-up of that loop per commit."""
+        fut = asyncio.get_running_loop().create_future()
         with self._cond:
             if self._closed:
                 raise EngineClosed()
@@ -93,18 +109,43 @@ class Writer:
                     self._commit([item])
                 return
             log.exception("store write failed")
-            _, fut, _ = items[0]
-            if fut is not None:
-                fut.set_exception(exc)
+            _settle(items[0][1], exc)
             return
-        for _, fut, on_commit in items:
+        by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+        for _, waiter, on_commit in items:
             if on_commit is not None:
                 try:
                     on_commit()
                 except Exception:
                     log.exception("on_commit callback failed")
-            if fut is not None:
+            if isinstance(waiter, asyncio.Future):
+                by_loop.setdefault(waiter.get_loop(), []).append(waiter)
+            elif waiter is not None:
+                waiter.set_result(None)
+        for loop, futures in by_loop.items():
+            try:
+                loop.call_soon_threadsafe(_resolve, futures, None)
+            except RuntimeError:  # that loop is closed: nobody is waiting any more
+                pass
+
+
+def _resolve(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:
+    for fut in futures:
+        if not fut.done():
+            if exc is None:
                 fut.set_result(None)
+            else:
+                fut.set_exception(exc)
+
+
+def _settle(waiter: _Waiter, exc: BaseException) -> None:
+    if isinstance(waiter, asyncio.Future):
+        try:
+            waiter.get_loop().call_soon_threadsafe(_resolve, [waiter], exc)
+        except RuntimeError:
+            pass
+    elif waiter is not None:
+        waiter.set_exception(exc)
 
 
 def _coalesce(ops: list[Op]) -> list[Op]:

@@ -11,8 +11,8 @@ whatever it still does is ignored.
 from __future__ import annotations
 
 import ctypes
+import queue
 import threading
-from collections import deque
 from typing import Any
 
 import cloudpickle
@@ -56,10 +56,11 @@ class ThreadExecutor(Executor):
         if workers < 1:
             raise ValueError("workers must be at least 1")
         self.workers = workers
-        self._queue: deque[Job] = deque()
-        self._cond = threading.Condition()
+        # A C-implemented queue: the hand-off to a thread is on the no-op hot path.
+        self._queue: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self._lock = threading.Lock()
         self._running: dict[str, _Running] = {}
-        self._threads: list[threading.Thread] = []
+        self._threads: set[threading.Thread] = set()
         self._closed = False
         self._callbacks: ExecutorCallbacks | None = None
 
@@ -70,20 +71,14 @@ class ThreadExecutor(Executor):
             self._spawn_thread()
 
     def submit(self, job: Job) -> None:
-        with self._cond:
-            if self._closed:
-                return
-            self._queue.append(job)
-            self._cond.notify()
+        if not self._closed:
+            self._queue.put(job)
 
     def cancel(self, task_id: str, grace: float) -> None:
-        with self._cond:
-            for job in self._queue:
-                if job.task_id == task_id:
-                    self._queue.remove(job)
-                    return
+        # A queued job needs nothing: the engine already ended it, so its claim fails.
+        with self._lock:
             running = self._running.get(task_id)
-            if running is None:
+            if running is None or running.timers:
                 return
             running.ctx.request_cancel()
             for delay, step in ((grace, self._interrupt), (2 * grace, self._abandon)):
@@ -93,34 +88,33 @@ class ThreadExecutor(Executor):
                 timer.start()
 
     def shutdown(self, grace: float) -> None:
-        with self._cond:
+        with self._lock:
             self._closed = True
-            self._queue.clear()
             running = list(self._running)
-            self._cond.notify_all()
+            threads = list(self._threads)
         for task_id in running:
             self.cancel(task_id, grace / 2)
-        for thread in list(self._threads):
+        for _ in threads:
+            self._queue.put(None)
+        for thread in threads:
             thread.join(grace + 0.5)
 
     # -- internals ---------------------------------------------------------------
     def _spawn_thread(self) -> None:
         thread = threading.Thread(target=self._loop, name="bgtasks-thread", daemon=True)
-        self._threads.append(thread)
+        self._threads.add(thread)
         thread.start()
 
     def _loop(self) -> None:
         me = threading.current_thread()
+        claim = self._callbacks.claim  # type: ignore[union-attr]
         while True:
-            with self._cond:
-                while not self._queue and not self._closed:
-                    self._cond.wait()
-                if self._closed and not self._queue:
-                    self._threads.remove(me)
-                    return
-                job = self._queue.popleft()
-            assert self._callbacks is not None
-            if not self._callbacks.claim(job.task_id):
+            job = self._queue.get()
+            if job is None or self._closed:
+                with self._lock:
+                    self._threads.discard(me)
+                return
+            if not claim(job.task_id):
                 continue
             if not self._run(job, me):
                 return  # abandoned: another thread took this one's place
@@ -132,8 +126,7 @@ class ThreadExecutor(Executor):
             payload=job.payload,
         )
         running = _Running(ctx, me)
-        with self._cond:
-            self._running[job.task_id] = running
+        self._running[job.task_id] = running
         capture.install()  # again: something (a test runner, a kernel) may have swapped sys.stdout
         prev = bind(ctx)
         try:
@@ -142,7 +135,7 @@ class ThreadExecutor(Executor):
             outcome = Outcome("cancelled")
         finally:
             bind(prev)
-        with self._cond:
+        with self._lock:
             for timer in running.timers:
                 timer.cancel()
             self._running.pop(job.task_id, None)
@@ -152,7 +145,7 @@ class ThreadExecutor(Executor):
         return True
 
     def _interrupt(self, task_id: str, running: _Running) -> None:
-        with self._cond:
+        with self._lock:
             if self._running.get(task_id) is not running:
                 return
             ident = running.thread.ident
@@ -162,12 +155,12 @@ class ThreadExecutor(Executor):
             )
 
     def _abandon(self, task_id: str, running: _Running) -> None:
-        with self._cond:
+        with self._lock:
             if self._running.get(task_id) is not running:
                 return
             running.abandoned = True
             del self._running[task_id]
-            self._threads.remove(running.thread)
+            self._threads.discard(running.thread)
             if not self._closed:
                 self._spawn_thread()
         assert self._callbacks is not None

@@ -63,3 +63,15 @@ def polite(seconds: float = 30.0) -> str:
     while time.monotonic() < end and not cancelled():
         time.sleep(0.01)
     return "stopped" if cancelled() else "done"
+
+
+def once_slow(marker: str, seconds: float = 60.0) -> str:
+    """Slow on its first run (leaves a marker file), quick on any later run."""
+    import os
+
+    if os.path.exists(marker):
+        return "second run"
+    with open(marker, "w") as f:
+        f.write("started")
+    time.sleep(seconds)
+    return "first run"

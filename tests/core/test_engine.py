@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,11 +25,11 @@ FAST = EngineConfig(default_executor="thread", cancel_grace=0.2, retry_backoff=0
 
 
 def registry() -> KindRegistry:
+    """The built-ins plus every function in engine_kinds."""
     reg = default_registry()
-    for fn in (engine_kinds.noop, engine_kinds.echo, engine_kinds.talk, engine_kinds.boom,
-               engine_kinds.flaky, engine_kinds.steps, engine_kinds.stubborn,
-               engine_kinds.blocked, engine_kinds.polite):
-        reg.register(fn)
+    for name, fn in vars(engine_kinds).items():
+        if inspect.isfunction(fn) and fn.__module__ == engine_kinds.__name__ and not name.startswith("_"):
+            reg.register(fn)
     return reg
 
 
