@@ -16,7 +16,7 @@ import asyncio
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable, Mapping
 
 from ..executors.base import Executor, Job, Outcome
@@ -43,6 +43,9 @@ from .writer import Writer
 log = logging.getLogger(__name__)
 
 Listener = Callable[[TaskEvent], None]
+
+_SCHEDULE = "schedule"
+_STORED = "stored"
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +111,7 @@ class Engine:
     def start(self) -> None:
         """Open the store, recover what a previous run left, start executors."""
         self.store.open()
-        self._writer = Writer(self.store)
+        self._writer = Writer(self.store, self._after_commit)
         self._timers = Timers(self._clock)
         for executor in self.executors.values():
             executor.start(self)
@@ -347,11 +350,11 @@ class Engine:
             if task.key is not None:
                 self._keys[task.key] = task.id
             assert writer is not None
-            on_commit = lambda: self._schedule(task.id)  # noqa: E731
+            note = (_SCHEDULE, task.id)
             if asynchronous:
-                waiter: Any = writer.put_async(ops, on_commit)
+                waiter: Any = writer.put_async(ops, note)
             else:
-                waiter = writer.put(ops, durable=True, on_commit=on_commit)
+                waiter = writer.put(ops, durable=True, note=note)
             self._emit("created", task)
         return task, waiter
 
@@ -434,14 +437,32 @@ class Engine:
             self._ended_since_prune = 0
             ops.append(Prune(self.config.keep, self._prune_before()))
         assert self._writer is not None
-        self._writer.put(ops, on_commit=lambda: self._stored(new.id))
+        self._writer.put(ops, note=(_STORED, new.id))
         self._emit("state", new)
         return new
 
-    def _stored(self, task_id: str) -> None:
+    def _after_commit(self, notes: list[tuple[str, str]]) -> None:
+        """On the writer thread, once per committed batch: start the tasks whose first
+        write is now durable, and wake :meth:`wait` callers whose task is now stored."""
+        jobs: list[tuple[Executor, Job, bool]] = []
         with self._ended:
-            self._unstored.discard(task_id)
+            for what, task_id in notes:
+                if what == _STORED:
+                    self._unstored.discard(task_id)
+                    continue
+                task = self._live.get(task_id)
+                if task is None or task.state is not State.PENDING or not self._running:
+                    continue
+                delay = (task.run_on or 0) - self._clock()
+                if delay > 0:
+                    self._timer(task_id, delay, self._dispatch, task_id, task.attempt)
+                elif not self._stopping:
+                    jobs.append(self._job(task))
             self._ended.notify_all()
+        for executor, job, needs_payload in jobs:
+            if needs_payload:
+                job = replace(job, payload=self.store.get_blob(job.task_id, "input"))
+            executor.submit(job)
 
     def _fail(self, task: Task, error: TaskError) -> None:
         """Fail an attempt: retry after a back-off while retries remain, else end failed."""
@@ -496,13 +517,19 @@ class Engine:
                 return
             if not self._running or self._stopping:
                 return
-            kdef = self.kinds.get(task.kind)
-        payload = self.store.get_blob(task_id, "input") if task.has_payload else None
+            executor, job, needs_payload = self._job(task)
+        if needs_payload:
+            job = replace(job, payload=self.store.get_blob(task_id, "input"))
+        executor.submit(job)
+
+    def _job(self, task: Task) -> tuple[Executor, Job, bool]:
+        """The executor and job for a pending task; the payload is read (off the lock)
+        by the caller when the flag says there is one."""
         job = Job(
-            task_id=task.id, kind=task.kind, ref=kdef.ref, params=task.params,
-            payload=payload, python=task.python, cwd=task.cwd, attempt=task.attempt,
+            task_id=task.id, kind=task.kind, ref=self.kinds.get(task.kind).ref,
+            params=task.params, python=task.python, cwd=task.cwd, attempt=task.attempt,
         )
-        self.executors[task.executor].submit(job)
+        return self.executors[task.executor], job, task.has_payload
 
     def _timer(self, task_id: str, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         assert self._timers is not None

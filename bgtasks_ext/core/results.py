@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import pickle
 import traceback as tb
 from typing import Any
+
+import cloudpickle
 
 from .models import TaskError
 
@@ -33,6 +36,15 @@ def preview(value: Any) -> Any:
     if len(text) > REPR_LIMIT:
         text = text[: REPR_LIMIT - 1] + "…"
     return {"repr": text, "type": type(value).__qualname__}
+
+
+def dump_result(value: Any) -> bytes:
+    """Pickle a result: the standard pickler first (C, no set-up per call), cloudpickle
+    for what it cannot do (lambdas, classes defined in ``__main__`` or a cell)."""
+    try:
+        return pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return cloudpickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def error_from(exc: BaseException, reason: str | None = None) -> TaskError:

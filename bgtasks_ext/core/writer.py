@@ -13,7 +13,7 @@ import logging
 import threading
 from collections import deque
 from concurrent.futures import Future
-from typing import Callable, Sequence, Union
+from typing import Any, Callable, Sequence, Union
 
 from ..store.base import Op, PutTask, Store
 from .errors import EngineClosed
@@ -23,12 +23,17 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 5000
 
 _Waiter = Union["Future[None]", "asyncio.Future[None]", None]
-_Item = tuple[Sequence[Op], _Waiter, "Callable[[], None] | None"]
+_Item = tuple[Sequence[Op], _Waiter, Any]
 
 
 class Writer:
-    def __init__(self, store: Store) -> None:
+    """``after_commit(notes)`` is called on the writer thread once per committed batch
+    with the ``note`` of each item in it (those not ``None``), in order: one call, so the
+    engine takes its lock once per batch rather than once per task."""
+
+    def __init__(self, store: Store, after_commit: Callable[[list[Any]], None] | None = None) -> None:
         self._store = store
+        self._after_commit = after_commit
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -41,29 +46,27 @@ class Writer:
         ops: Sequence[Op],
         *,
         durable: bool = False,
-        on_commit: Callable[[], None] | None = None,
+        note: Any = None,
     ) -> Future[None] | None:
         """Queue ``ops``; with ``durable`` return a future set once they are committed.
-        ``on_commit`` runs on the writer thread after the commit."""
+        ``note`` goes to ``after_commit`` after the commit."""
         fut: Future[None] | None = Future() if durable else None
         with self._cond:
             if self._closed:
                 raise EngineClosed()
-            self._queue.append((ops, fut, on_commit))
+            self._queue.append((ops, fut, note))
             if self._idle:
                 self._cond.notify()
         return fut
 
-    def put_async(
-        self, ops: Sequence[Op], on_commit: Callable[[], None] | None = None
-    ) -> asyncio.Future[None]:
+    def put_async(self, ops: Sequence[Op], note: Any = None) -> asyncio.Future[None]:
         """Like ``put(durable=True)`` for a caller on an asyncio loop. The futures of one
         loop are resolved together, with one wake-up of that loop per commit."""
         fut = asyncio.get_running_loop().create_future()
         with self._cond:
             if self._closed:
                 raise EngineClosed()
-            self._queue.append((ops, fut, on_commit))
+            self._queue.append((ops, fut, note))
             if self._idle:
                 self._cond.notify()
         return fut
@@ -111,13 +114,14 @@ class Writer:
             log.exception("store write failed")
             _settle(items[0][1], exc)
             return
+        notes = [note for _, _, note in items if note is not None]
+        if notes and self._after_commit is not None:
+            try:
+                self._after_commit(notes)
+            except Exception:
+                log.exception("after-commit hook failed")
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
-        for _, waiter, on_commit in items:
-            if on_commit is not None:
-                try:
-                    on_commit()
-                except Exception:
-                    log.exception("on_commit callback failed")
+        for _, waiter, _ in items:
             if isinstance(waiter, asyncio.Future):
                 by_loop.setdefault(waiter.get_loop(), []).append(waiter)
             elif waiter is not None:

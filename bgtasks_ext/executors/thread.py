@@ -15,13 +15,11 @@ import queue
 import threading
 from typing import Any
 
-import cloudpickle
-
 from ..core import capture
 from ..core.context import TaskContext, bind
 from ..core.errors import TaskCancelled
 from ..core.kinds import kind_for_ref
-from ..core.results import error_from, preview
+from ..core.results import dump_result, error_from, preview
 from .base import Executor, ExecutorCallbacks, Job, Outcome
 
 
@@ -178,7 +176,7 @@ def _execute(job: Job, ctx: TaskContext) -> Outcome:
         return Outcome("failed", error=error_from(exc))
     ctx.flush()
     try:
-        result = cloudpickle.dumps(value)
+        result = dump_result(value)
     except Exception as exc:
         return Outcome("failed", error=error_from(exc, reason="result"))
     return Outcome("finished", result=result, preview=preview(value))

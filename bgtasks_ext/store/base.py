@@ -8,6 +8,7 @@ The event loop never calls a store directly.
 
 from __future__ import annotations
 
+import builtins
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Sequence, Union
@@ -92,7 +93,7 @@ class Store(ABC):
         """How many tasks match ``flt``."""
 
     @abstractmethod
-    def live(self) -> list[Task]:
+    def live(self) -> builtins.list[Task]:
         """Every non-terminal task, oldest first: what recovery looks at on start."""
 
     @abstractmethod
