@@ -26,9 +26,9 @@ __all__ = [
 
 
 def _jupyter_server_extension_points() -> list[dict[str, Any]]:
-    from .server.app import BgTasksApp
+    from .server.app import BgTasks
 
-    return [{"module": "bgtasks_ext", "app": BgTasksApp}]
+    return [{"module": "bgtasks_ext", "app": BgTasks}]
 
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:

@@ -145,6 +145,11 @@ class Engine:
         self._writer.close()
         self.store.close()
 
+    @property
+    def running(self) -> bool:
+        """Started and not stopping."""
+        return self._running and not self._stopping
+
     def __enter__(self) -> Engine:
         self.start()
         return self

@@ -56,12 +56,8 @@ class BgTasks(ExtensionApp):
     ).tag(config=True)
 
     workers = Int(
-        help="Worker processes in the process pool (default: the number of CPUs).",
+        0, help="Worker processes in the process pool; 0 (the default) means one per CPU."
     ).tag(config=True)
-
-    @default("workers")
-    def _default_workers(self) -> int:
-        return os.cpu_count() or 2
 
     thread_workers = Int(8, help="Threads of the thread executor.").tag(config=True)
 
@@ -100,14 +96,14 @@ class BgTasks(ExtensionApp):
             raise TraitError(f"BgTasks.default_executor: {value!r} is not one of {list(EXECUTORS)}")
         return str(value)
 
-    @validate("workers", "thread_workers", "log_cap")
+    @validate("thread_workers", "log_cap")
     def _check_positive(self, proposal: dict[str, Any]) -> int:
         value = proposal["value"]
         if value < 1:
             raise TraitError(f"BgTasks.{proposal['trait'].name}: must be at least 1, not {value}")
         return int(value)
 
-    @validate("default_timeout", "keep_tasks", "keep_days", "cancel_grace")
+    @validate("workers", "default_timeout", "keep_tasks", "keep_days", "cancel_grace")
     def _check_not_negative(self, proposal: dict[str, Any]) -> Any:
         value = proposal["value"]
         if value < 0:
@@ -135,7 +131,7 @@ class BgTasks(ExtensionApp):
         else:
             store = self.store_class()
         executors: dict[str, Executor] = {
-            "process": ProcessExecutor(workers=self.workers),
+            "process": ProcessExecutor(workers=self.workers or os.cpu_count() or 2),
             "thread": ThreadExecutor(workers=self.thread_workers),
         }
         config = EngineConfig(
