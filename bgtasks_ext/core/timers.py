@@ -14,6 +14,9 @@ from typing import Any, Callable
 from .errors import EngineClosed
 
 
+MAX_SLEEP = 3600.0
+
+
 class Timer:
     __slots__ = ("when", "fn", "args", "cancelled")
 
@@ -70,7 +73,9 @@ class Timers:
                     delay = self._heap[0][0] - self._clock()
                     if delay <= 0:
                         break
-                    self._cond.wait(delay)
+                    # Capped: a far-future deadline (year 2999) overflows the wait,
+                    # and a wall clock that jumps is noticed within the hour.
+                    self._cond.wait(min(delay, MAX_SLEEP))
                 if self._closed:
                     return
                 _, _, timer = heapq.heappop(self._heap)

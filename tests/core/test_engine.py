@@ -285,3 +285,12 @@ def _wait_state(engine: Engine, task_id: str, state: State, timeout: float = 10)
     while engine.get(task_id).state is not state:
         assert time.monotonic() < deadline, f"never became {state}"
         time.sleep(0.01)
+
+
+def test_a_far_future_run_on_keeps_timers_working(engine: Engine) -> None:
+    # Given a task delayed to the year 2999 (a wait that long overflows the OS)
+    far = engine.submit(TaskSpec("noop", run_on=32_503_680_000.0))
+    # When a task with a near run_on follows / Then the timer thread still fires it
+    near = engine.submit(TaskSpec("noop", run_on=time.time() + 0.1))
+    assert engine.wait(near.id, 10).state is State.FINISHED
+    assert engine.get(far.id).state is State.PENDING

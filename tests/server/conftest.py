@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 
 @pytest.fixture

@@ -1,0 +1,111 @@
+# Developer entry points. Each runs the set-up first; the set-up is idempotent, works on a
+# fresh clone, and is a no-op in seconds when nothing changed (stamp files, see below).
+#
+#   make lab     JupyterLab on notebooks/ with the extension installed in develop mode
+#   make test    every test layer, the browser included (installs Debian's chromium if missing)
+#   make bench   every benchmarks/bench_*.py; fails if any fails, or if there are none
+#   make clean   build output and stamps (keeps .venv); `make distclean` also drops .venv
+#
+# Set-up, in order (each step reruns only when its inputs change):
+#   1. .venv with pip and the build tools (hatchling, hatch-jupyter-builder, editables, jupyterlab)
+#   2. `jlpm install` in labextension/        <- package.json, yarn.lock, .yarnrc.yml
+#   3. `jlpm build:prod` -> bgtasks_ext/labextension  <- labextension sources
+#   4. `pip install -e .[test,dask]`, `jupyter-builder develop`  <- pyproject.toml
+# Step 3 runs before step 4 so the jupyter-builder hook inside `pip install -e` finds the
+# JS up to date and does not build it a second time.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DELETE_ON_ERROR:
+.DEFAULT_GOAL := setup
+
+PYTHON ?= python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+JLPM := $(VENV)/bin/jlpm
+JUPYTER := $(VENV)/bin/jupyter
+# `jlpm build:prod` runs `jupyter labextension build`: it must be the venv's.
+export PATH := $(VENV)/bin:$(PATH)
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+IS_ROOT := $(filter 0,$(shell id -u))
+ALLOW_ROOT := $(if $(IS_ROOT),--allow-root,)
+CHROMIUM := /usr/bin/chromium
+
+EXT := labextension
+EXT_OUT := bgtasks_ext/labextension
+EXT_SOURCES := $(shell find $(EXT)/src $(EXT)/style -type f 2>/dev/null) \
+	$(EXT)/package.json $(EXT)/tsconfig.json
+EXT_BUILT := $(EXT_OUT)/static/style.js
+
+STAMP_TOOLS := $(VENV)/.stamp-build-tools
+STAMP_NODE := $(EXT)/node_modules/.stamp-jlpm-install
+STAMP_INSTALL := $(VENV)/.stamp-install
+LABEXT_LINK := $(VENV)/share/jupyter/labextensions/jupyter-bgtasks
+
+BENCHES := $(sort $(wildcard benchmarks/bench_*.py))
+
+.PHONY: setup lab test bench clean distclean
+
+setup: $(STAMP_INSTALL) $(EXT_BUILT)
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP_TOOLS): pyproject.toml | $(PY)
+	$(PIP) install --upgrade pip
+	$(PIP) install editables hatchling "hatch-jupyter-builder>=0.10" "jupyterlab>=4.6,<5"
+	touch $@
+
+$(STAMP_NODE): $(EXT)/package.json $(wildcard $(EXT)/yarn.lock) $(EXT)/.yarnrc.yml | $(STAMP_TOOLS)
+	cd $(EXT) && $(JLPM) install
+	touch $@
+
+$(EXT_BUILT): $(EXT_SOURCES) $(STAMP_NODE)
+	cd $(EXT) && $(JLPM) build:prod
+	touch $@
+
+$(STAMP_INSTALL): pyproject.toml $(STAMP_TOOLS) | $(EXT_BUILT)
+	@# pip would write the wheel's shared-data through the develop symlink into
+	@# $(EXT_OUT) (and delete from it when it uninstalls the old editable):
+	@# unlink it first, `jupyter-builder develop` links it again.
+	if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
+	$(PIP) install --no-build-isolation -e ".[test,dask]"
+	$(VENV)/bin/jupyter-builder develop --overwrite .
+	touch $@
+
+$(CHROMIUM):
+	@if [ -z "$(IS_ROOT)" ]; then \
+		echo "make: $(CHROMIUM) is missing; the browser tests need Debian's chromium:" >&2; \
+		echo "      sudo apt-get install -y --no-install-recommends chromium" >&2; \
+		exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+
+lab: setup
+	mkdir -p notebooks
+	$(JUPYTER) lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+
+test: setup $(CHROMIUM)
+	$(PY) -m pytest tests $(PYTEST_ARGS)
+
+bench: setup
+	@if [ -z "$(BENCHES)" ]; then echo "make bench: no benchmarks/bench_*.py found" >&2; exit 1; fi
+	@failed=""; \
+	for bench in $(BENCHES); do \
+		echo "== $$bench"; \
+		$(PY) "$$bench" || failed="$$failed $$bench"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make bench: failed:$$failed" >&2; exit 1; fi
+
+clean:
+	rm -rf $(EXT_OUT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo $(EXT)/node_modules \
+		$(EXT)/.yarn/cache $(EXT)/.yarn/install-state.gz \
+		tests/artifacts .pytest_cache .mypy_cache .hypothesis build dist
+	rm -f $(STAMP_TOOLS) $(STAMP_INSTALL)
+	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)
