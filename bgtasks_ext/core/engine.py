@@ -210,6 +210,10 @@ class Engine:
             raise NotFound("task", task_id)
         return task
 
+    def get_live(self, task_id: str) -> Task | None:
+        """The task if it is live (memory only: never touches the store)."""
+        return self._live.get(task_id)
+
     def list(self, flt: TaskFilter = TaskFilter(), limit: int = 100, cursor: str | None = None) -> Page:
         """A page of stored tasks, newest first, with live tasks shown as they are now."""
         page = self.store.list(flt, limit, cursor)

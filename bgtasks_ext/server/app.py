@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import os
+import secrets
 from pathlib import Path
 from typing import Any
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
+from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, TraitError, Type, Unicode, default, validate
 
 from ..core.engine import Engine, EngineConfig
@@ -23,8 +25,14 @@ from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
 from ..store.base import Store
 from ..store.sqlite import SQLiteStore
+from .handlers import handlers
 
 EXECUTORS = ("process", "thread")
+API_PATH = "/bgtasks/api"
+ENV_URL = "BGTASKS_URL"
+"""Set for kernels this server starts: the REST base URL (ends with a slash)."""
+ENV_TOKEN = "BGTASKS_TOKEN"
+"""Set for kernels this server starts: the secret for ``Authorization: bgtasks <secret>``."""
 
 
 class BgTasks(ExtensionApp):
@@ -144,16 +152,42 @@ class BgTasks(ExtensionApp):
         )
         return Engine(store, executors, kinds, config)
 
+    kernel_secret = Unicode(
+        help="The secret that kernels started by this server use to reach the bgtasks "
+        "routes (and only those). Default: a new random secret at every start.",
+    ).tag(config=True)
+
+    @default("kernel_secret")
+    def _default_secret(self) -> str:
+        return secrets.token_urlsafe(32)
+
+    @validate("kernel_secret")
+    def _check_secret(self, proposal: dict[str, Any]) -> str:
+        value = proposal["value"]
+        if len(value) < 16:
+            raise TraitError("BgTasks.kernel_secret: must be at least 16 characters")
+        return str(value)
+
     def initialize_settings(self) -> None:
         self.engine = self.make_engine()
         self.settings["bgtasks_engine"] = self.engine
+        self.settings["bgtasks_kernel_secret"] = self.kernel_secret
+
+    def initialize_handlers(self) -> None:
+        self.handlers.extend(handlers(API_PATH))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         assert self.engine is not None
         await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
+        # Kernels inherit the server's environment: this is how they find us.
+        os.environ[ENV_URL] = url_path_join(serverapp.connection_url, API_PATH) + "/"
+        os.environ[ENV_TOKEN] = self.kernel_secret
         self.log.info("bgtasks: engine started (store %s)", self.store_path)
 
     async def stop_extension(self) -> None:
+        if os.environ.get(ENV_TOKEN) == self.kernel_secret:
+            os.environ.pop(ENV_URL, None)
+            os.environ.pop(ENV_TOKEN, None)
         if self.engine is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
             self.log.info("bgtasks: engine stopped")

@@ -1,0 +1,199 @@
+"""REST handlers under ``{base_url}bgtasks/api/``: parse, one engine call, serialize.
+
+Every method is ``@authorized`` on the ``bgtasks`` resource. Errors from the engine
+(:class:`~bgtasks_ext.core.errors.BgTasksError`) become 400/404/409 in
+:meth:`BgTasksHandler.write_error`, the one place that maps them; nothing a client
+sends can produce a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Any, Callable, TypeVar
+
+from jupyter_server.auth.decorator import authorized
+from jupyter_server.base.call_context import CallContext
+from jupyter_server.base.handlers import APIHandler
+from jupyter_server.auth.identity import User
+from tornado import web
+
+from ..core.engine import Engine
+from ..core.errors import BgTasksError, InvalidInput, NotFound
+from .wire import parse_create, parse_list_query
+
+AUTH_RESOURCE = "bgtasks"
+KERNEL_AUTH_SCHEME = "bgtasks"
+"""``Authorization: bgtasks <secret>``: how kernels started by this server authenticate."""
+
+PICKLE_TYPE = "application/vnd.bgtasks.pickle"
+
+T = TypeVar("T")
+
+
+class BgTasksHandler(APIHandler):
+    """Base of every route: the engine, the kernel secret, the error map."""
+
+    auth_resource = AUTH_RESOURCE
+
+    @property
+    def engine(self) -> Engine:
+        return self.settings["bgtasks_engine"]  # type: ignore[no-any-return]
+
+    # -- auth: the per-server kernel secret opens these routes and nothing else ------
+    def _kernel_secret_ok(self) -> bool:
+        header = self.request.headers.get("Authorization", "")
+        scheme, _, value = header.partition(" ")
+        secret = self.settings.get("bgtasks_kernel_secret")
+        return (
+            bool(secret)
+            and scheme.lower() == KERNEL_AUTH_SCHEME
+            and hmac.compare_digest(value.strip().encode(), secret.encode())
+        )
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        if self._kernel_secret_ok():
+            CallContext.set(CallContext.JUPYTER_HANDLER, self)
+            if not self.check_host():
+                raise web.HTTPError(403)
+            self.current_user = self._jupyter_current_user = User(
+                username="kernel", name="kernel", display_name="kernel"
+            )
+            self.set_cors_headers()
+            return
+        await super().prepare()
+
+    @property
+    def kernel_authenticated(self) -> bool:
+        user = getattr(self, "_jupyter_current_user", None)
+        return bool(user is not None and user.username == "kernel" and self._kernel_secret_ok())
+
+    def check_xsrf_cookie(self) -> None:
+        # A kernel presents a header no browser can forge cross-site: no XSRF check.
+        if self._kernel_secret_ok():
+            return None
+        return super().check_xsrf_cookie()
+
+    # -- errors ---------------------------------------------------------------------
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        exc = kwargs.get("exc_info", (None, None, None))[1]
+        if isinstance(exc, BgTasksError):
+            self.set_status(exc.status)
+            reply: dict[str, Any] = {"message": exc.message}
+            field = getattr(exc, "field", None)
+            if field is not None:
+                reply["field"] = field
+            self.finish(json.dumps(reply))
+            return
+        super().write_error(status_code, **kwargs)
+
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, BgTasksError):
+            self.log.info("bgtasks: %s %s -> %s %s", self.request.method, self.request.path,
+                          value.status, value.message)
+            return
+        super().log_exception(typ, value, tb)
+
+    # -- helpers --------------------------------------------------------------------
+    def json_body(self) -> Any:
+        try:
+            return json.loads(self.request.body or b"null")
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise InvalidInput("body", f"not valid JSON ({exc})") from None
+
+    async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
+        """Store reads run on a thread: the event loop never waits on SQLite."""
+        return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
+
+    def reply(self, data: Any, status: int = 200) -> None:
+        self.set_status(status)
+        self.finish(json.dumps(data))
+
+
+class TasksHandler(BgTasksHandler):
+    @authorized
+    async def get(self) -> None:
+        flt, limit, cursor = parse_list_query(self.get_query_argument)
+        page = await self.off_loop(self.engine.list, flt, limit, cursor)
+        self.reply({"tasks": [t.to_json() for t in page.tasks], "next_cursor": page.next_cursor})
+
+    @authorized
+    async def post(self) -> None:
+        spec = parse_create(self.json_body(), owner=self.current_user.username)
+        task, created = await self.engine.acreate(spec)
+        self.reply(task.to_json(), 201 if created else 200)
+
+
+class TaskHandler(BgTasksHandler):
+    @authorized
+    async def get(self, task_id: str) -> None:
+        task = self.engine.get_live(task_id) or await self.off_loop(self.engine.get, task_id)
+        self.reply(task.to_json())
+
+    @authorized
+    async def delete(self, task_id: str) -> None:
+        task = await self.off_loop(self.engine.delete, task_id)
+        if task is None:
+            self.set_status(204)
+            self.finish()
+        else:
+            self.reply(task.to_json(), 202)
+
+
+class CancelHandler(BgTasksHandler):
+    @authorized
+    async def post(self, task_id: str) -> None:
+        task = await self.off_loop(self.engine.cancel, task_id)
+        self.reply(task.to_json(), 202)
+
+
+class LogHandler(BgTasksHandler):
+    @authorized
+    async def get(self, task_id: str) -> None:
+        raw = self.get_query_argument("offset", "0")
+        try:
+            offset = int(raw)
+        except ValueError:
+            raise InvalidInput("offset", f"must be a whole number, not {raw!r}") from None
+        chunk = await self.off_loop(self.engine.read_log, task_id, offset)
+        self.reply({"text": chunk.text, "offset": chunk.offset, "next_offset": chunk.next_offset})
+
+
+class ResultHandler(BgTasksHandler):
+    """The JSON preview; with ``Accept: application/vnd.bgtasks.pickle`` the pickled
+    payload itself, for the kernel client (the server only passes the bytes on)."""
+
+    @authorized
+    async def get(self, task_id: str) -> None:
+        payload = await self.off_loop(self.engine.result_payload, task_id)
+        if PICKLE_TYPE in self.request.headers.get("Accept", ""):
+            if payload is None:
+                raise NotFound("result of task", task_id)
+            self.set_header("Content-Type", PICKLE_TYPE)
+            self.finish(payload, set_content_type=PICKLE_TYPE)
+            return
+        task = await self.off_loop(self.engine.get, task_id)
+        self.reply({"id": task.id, "preview": task.result_preview, "size": len(payload or b"")})
+
+
+class KindsHandler(BgTasksHandler):
+    @authorized
+    async def get(self) -> None:
+        self.reply({"kinds": [
+            {"name": k.name, "title": k.title, "description": k.description, "schema": k.schema()}
+            for k in self.engine.kinds
+        ]})
+
+
+def handlers(base: str) -> list[tuple[str, type[BgTasksHandler]]]:
+    """The URL table, relative to ``{base_url}bgtasks/api/``."""
+    task_id = r"(?P<task_id>[^/]+)"
+    return [
+        (f"{base}/tasks", TasksHandler),
+        (f"{base}/tasks/{task_id}", TaskHandler),
+        (f"{base}/tasks/{task_id}/cancel", CancelHandler),
+        (f"{base}/tasks/{task_id}/log", LogHandler),
+        (f"{base}/tasks/{task_id}/result", ResultHandler),
+        (f"{base}/kinds", KindsHandler),
+    ]
