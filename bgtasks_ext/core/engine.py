@@ -13,6 +13,7 @@ it to asyncio with :meth:`asubmit` and thread-safe listeners.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import logging
 import threading
 import time
@@ -175,6 +176,15 @@ class Engine:
         """A snapshot of every non-terminal task, oldest first."""
         with self._lock:
             return sorted(self._live.values(), key=lambda t: t.id)
+
+    def snapshot(self) -> tuple[int, list[Task]]:
+        """Every live task (oldest first) and the ``seq`` of the last event that shaped
+        them, read together: a listener that drops events up to that ``seq`` and applies
+        the rest on top of the snapshot misses and repeats nothing."""
+        with self._lock:
+            seq, tasks = self._seq, list(self._live.values())
+        tasks.sort(key=lambda t: t.id)
+        return seq, tasks
 
     # -- the public API -----------------------------------------------------------
     def create(self, spec: TaskSpec) -> tuple[Task, bool]:
@@ -450,7 +460,7 @@ class Engine:
         self._emit("state", new)
         return new
 
-    def _after_commit(self, notes: list[tuple[str, str]]) -> None:
+    def _after_commit(self, notes: builtins.list[tuple[str, str]]) -> None:
         """On the writer thread, once per committed batch: start the tasks whose first
         write is now durable, and wake :meth:`wait` callers whose task is now stored."""
         jobs: list[tuple[Executor, Job, bool]] = []
@@ -501,11 +511,19 @@ class Engine:
         self._end(task, State.FAILED, error=error)
 
     def _adopt(self, task: Task) -> None:
-        """Take a recovered pending task back into the live set and schedule it."""
+        """Take a recovered pending task back into the live set and schedule it; fail it
+        when this start cannot run it (its executor or kind is no longer configured)."""
         self._live[task.id] = task
         if task.key is not None:
             self._keys[task.key] = task.id
-        self._schedule(task.id)
+        if task.executor not in self.executors:
+            problem = f"executor {task.executor!r} is not configured on this server"
+        elif task.kind not in self.kinds:
+            problem = f"kind {task.kind!r} is not registered on this server"
+        else:
+            self._schedule(task.id)
+            return
+        self._end(task, State.FAILED, error=TaskError("Unavailable", problem, reason="unavailable"))
 
     def _schedule(self, task_id: str) -> None:
         """Hand a pending task to its executor now, or at its ``run_on`` time."""

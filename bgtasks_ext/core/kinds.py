@@ -105,6 +105,7 @@ def _model_for(obj: Any, name: str) -> tuple[type[pydantic.BaseModel], bool]:
     if inspect.isclass(obj):
         if not callable(getattr(obj, "run", None)):
             raise BgTasksError(f"kind {name!r}: a class kind needs a run(self, ctx) method")
+        fields: dict[str, tuple[Any, Any]]
         if issubclass(obj, pydantic.BaseModel):
             fields = {
                 k: (f.annotation, f) for k, f in obj.model_fields.items()

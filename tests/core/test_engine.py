@@ -294,3 +294,21 @@ def test_a_far_future_run_on_keeps_timers_working(engine: Engine) -> None:
     near = engine.submit(TaskSpec("noop", run_on=time.time() + 0.1))
     assert engine.wait(near.id, 10).state is State.FINISHED
     assert engine.get(far.id).state is State.PENDING
+
+
+def test_recovered_task_whose_executor_is_gone_fails_clearly(tmp_path: Path) -> None:
+    # Given a pending task stored by an engine that had a "thread" executor
+    path = str(tmp_path / "gone.sqlite")
+    with make_engine(SQLiteStore(path)) as eng:
+        task = eng.submit(TaskSpec("noop", run_on=time.time() + 3600))
+    # When an engine without that executor starts on the same file
+    from bgtasks_ext.executors.thread import ThreadExecutor as Other
+
+    other = Engine(SQLiteStore(path), {"threads2": Other(1)}, registry(),
+                   EngineConfig(default_executor="threads2"))
+    with other:
+        done = other.wait(task.id, 10)
+    # Then the task fails, saying why, instead of crashing the engine
+    assert done.state is State.FAILED
+    assert done.error is not None and done.error.reason == "unavailable"
+    assert "thread" in done.error.message

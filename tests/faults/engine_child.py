@@ -8,6 +8,7 @@ tasks are running.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -39,7 +40,9 @@ def main(db: str, executor: str, marker: str) -> None:
     retried = engine.submit(TaskSpec("once_slow", {"marker": marker}, retries=1, name="retried"))
     delayed = engine.submit(TaskSpec("echo", {"value": "late"}, run_on=time.time() + 2, name="delayed"))
     say(running=running.id, retried=retried.id, delayed=delayed.id)
-    while not all(engine.get(t.id).state is State.RUNNING for t in (running, retried)):
+    # Running for real: claimed, and the retried task's first run has begun (its marker).
+    while not (all(engine.get(t.id).state is State.RUNNING for t in (running, retried))
+               and os.path.exists(marker)):
         time.sleep(0.01)
     say(state="running")
     # Keep submitting: the parent kills us right after one of these acks.

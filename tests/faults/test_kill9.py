@@ -48,8 +48,13 @@ def test_kill9_then_restart(tmp_path: Path, executor: str) -> None:
     _assert_group_gone(child.pid)
 
     # Then a new engine on the same file recovers
-    engine = Engine(SQLiteStore(db), {"thread": ThreadExecutor(4)}, registry(),
-                    EngineConfig(default_executor="thread"))
+    if executor == "process":
+        from bgtasks_ext.executors.process import ProcessExecutor
+
+        execs: dict = {"process": ProcessExecutor(workers=2)}
+    else:
+        execs = {"thread": ThreadExecutor(4)}
+    engine = Engine(SQLiteStore(db), execs, registry(), EngineConfig(default_executor=executor))
     engine.start()
     try:
         victim = engine.get(ids["running"])

@@ -1,0 +1,275 @@
+"""The child side of the process executor: ``python -m bgtasks_ext.executors.worker FD``.
+
+It may run under another interpreter than the server's (a kernel's
+``sys.executable``): anything with ``bgtasks_ext`` importable will do, which is why
+it speaks the JSON protocol of :mod:`.protocol` and never pickles anything for the
+server to load.
+
+Three threads:
+
+- the **main** thread runs one task at a time with a :class:`TaskContext` bound, so
+  ``progress()`` and ``print()`` reach the task's record; a SIGTERM raises
+  :class:`TaskCancelled` in it, which stops pure-Python loops and blocking calls
+  while the worker lives on;
+- a **reader** thread receives ``run``, ``cancel`` and ``shutdown``; a cancel sets the
+  running task's flag at once, even while the main thread is busy;
+- a **flusher** thread sends log text and the last progress that the task left
+  unsent (say, before a long blocking call) at most :data:`FLUSH_INTERVAL` late.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import socket
+import sys
+import threading
+import time
+from typing import Any
+
+# Pre-import what nearly every task needs, so that no job pays for it.
+import cloudpickle
+import pydantic  # noqa: F401
+
+import bgtasks_ext  # noqa: F401
+from bgtasks_ext.core import capture
+from bgtasks_ext.core.context import FLUSH_INTERVAL, TaskContext, bind
+from bgtasks_ext.core.errors import TaskCancelled
+from bgtasks_ext.core.kinds import kind_for_ref
+from bgtasks_ext.core.results import error_from, preview
+from bgtasks_ext.executors import protocol
+from bgtasks_ext.executors.signals import SigtermGuard, die_with_parent
+
+LOG_CHUNK = 64 * 1024
+"""Characters of buffered log text that are sent without waiting for the interval."""
+
+_Job = tuple[protocol.Message, "bytes | None", threading.Event]
+
+
+class _Sink:
+    """One task's :class:`ProgressSink`: progress goes out at once (the context
+    already coalesced it), log text is buffered and sent in chunks."""
+
+    __slots__ = ("task_id", "worker", "buf", "size", "next_flush")
+
+    def __init__(self, task_id: str, worker: Worker) -> None:
+        self.task_id = task_id
+        self.worker = worker
+        self.buf: list[str] = []
+        self.size = 0
+        self.next_flush = time.monotonic() + FLUSH_INTERVAL
+
+    def progress(self, current: float, total: float | None, message: str | None) -> None:
+        # Coerced here so that a numpy number cannot break the JSON encoding.
+        self.worker.send(protocol.progress_msg(
+            self.task_id, float(current), None if total is None else float(total),
+            None if message is None else str(message),
+        ))
+
+    def log(self, text: str) -> None:
+        w = self.worker
+        entered = w.guard.enter()
+        try:
+            with w.buf_lock:
+                self.buf.append(text)
+                self.size += len(text)
+            if self.size >= LOG_CHUNK or time.monotonic() >= self.next_flush:
+                self.flush_log()
+        finally:
+            w.guard.leave(entered)
+
+    def flush_log(self) -> None:
+        w = self.worker
+        entered = w.guard.enter()
+        try:
+            # Take the text under the send lock so that chunks leave in the order written.
+            with w.send_lock:
+                with w.buf_lock:
+                    text = "".join(self.buf)
+                    self.buf.clear()
+                    self.size = 0
+                    self.next_flush = time.monotonic() + FLUSH_INTERVAL
+                if text:
+                    protocol.send(w.sock, protocol.log_msg(self.task_id, text))
+        finally:
+            w.guard.leave(entered)
+
+
+class Worker:
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        # Re-entrant: the flusher holds it across ``ctx.flush()``, whose send takes it
+        # again; holding it there keeps a progress value read by the flusher from
+        # overtaking a newer one the main thread is sending.
+        self.send_lock = threading.RLock()
+        self.flush_lock = threading.Lock()
+        self.buf_lock = threading.Lock()
+        self.guard = SigtermGuard()
+        self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self.latest: tuple[str, threading.Event] | None = None
+        self.current: tuple[_Sink, TaskContext] | None = None
+        self.busy = threading.Event()
+        self.home = os.getcwd()
+
+    def send(self, msg: protocol.Message, data: bytes | None = None) -> None:
+        entered = self.guard.enter()
+        try:
+            with self.send_lock:
+                protocol.send(self.sock, msg, data)
+        finally:
+            self.guard.leave(entered)
+
+    # -- reader thread ------------------------------------------------------------
+    def read_loop(self) -> None:
+        stream = self.sock.makefile("rb")
+        try:
+            while True:
+                frame = protocol.read_message(stream)
+                if frame is None:
+                    break
+                msg, data = frame
+                op = msg["op"]
+                if op == "run":
+                    # The cancel flag exists from the moment the job arrives, so a cancel
+                    # that overtakes the main thread still lands.
+                    event = threading.Event()
+                    self.latest = (msg["task_id"], event)
+                    self.jobs.put((msg, data, event))
+                elif op == "cancel":
+                    latest = self.latest
+                    if latest is not None and latest[0] == msg["task_id"]:
+                        latest[1].set()
+                elif op == "shutdown":
+                    self.jobs.put(None)
+                    return
+        except (OSError, protocol.ProtocolError):
+            pass
+        # The server is gone (it closed the socket or died): nothing may outlive it.
+        os._exit(0)
+
+    # -- flusher thread -----------------------------------------------------------
+    def flush_loop(self) -> None:
+        while True:
+            self.busy.wait()
+            time.sleep(FLUSH_INTERVAL)
+            with self.flush_lock:
+                current = self.current
+                if current is not None:
+                    sink, ctx = current
+                    try:
+                        with self.send_lock:
+                            sink.flush_log()
+                            ctx.flush()
+                    except OSError:
+                        return  # the server is gone; the reader exits the process
+                    except Exception:  # a value progress() took that cannot be sent
+                        pass
+            # Sleep until a task runs again; clear-then-recheck so no start is missed.
+            self.busy.clear()
+            if self.current is not None:
+                self.busy.set()
+
+    # -- main thread --------------------------------------------------------------
+    def serve(self) -> None:
+        signal.signal(signal.SIGTERM, self.guard.on_sigterm)
+        capture.install()
+        threading.Thread(target=self.read_loop, name="bgtasks-reader", daemon=True).start()
+        threading.Thread(target=self.flush_loop, name="bgtasks-flusher", daemon=True).start()
+        self.send(protocol.ready_msg(os.getpid(), sys.executable))
+        while True:
+            job = self.jobs.get()
+            if job is None:
+                return
+            self.run_one(*job)
+
+    def run_one(self, msg: protocol.Message, payload: bytes | None, event: threading.Event) -> None:
+        task_id: str = msg["task_id"]
+        sink = _Sink(task_id, self)
+        ctx = TaskContext(
+            task_id, sink, params=msg.get("params"), attempt=msg.get("attempt", 1),
+            cancel_event=event, payload=payload,
+        )
+        # Undo what an earlier task may have changed: its SIGTERM handler, sys.stdout.
+        if signal.getsignal(signal.SIGTERM) != self.guard.on_sigterm:
+            signal.signal(signal.SIGTERM, self.guard.on_sigterm)
+        capture.install()
+        value: Any = None
+        status = "finished"
+        error: dict[str, Any] | None = None
+        prev = bind(ctx)
+        self.current = (sink, ctx)
+        self.busy.set()
+        try:
+            cwd = msg.get("cwd")
+            if cwd:
+                os.chdir(cwd)
+            self.guard.armed = True
+            try:
+                value = kind_for_ref(msg["ref"]).run(ctx)
+            finally:
+                self.guard.armed = False
+        except TaskCancelled:
+            status = "cancelled"
+        except BaseException as exc:  # SystemExit too: a task must not end its worker
+            status = "failed"
+            error = _error_json(exc)
+        finally:
+            # Under flush_lock: once this returns, the flusher cannot send anything
+            # of this task after its done message.
+            with self.flush_lock:
+                self.current = None
+            bind(prev)
+            try:  # always: the task may have changed directory itself
+                os.chdir(self.home)
+            except OSError:
+                pass
+        data: bytes | None = None
+        shown: Any = None
+        if status == "finished":
+            try:
+                data = cloudpickle.dumps(value)
+                shown = preview(value)
+            except BaseException as exc:
+                status = "failed"
+                error = {
+                    "type": type(exc).__qualname__,
+                    "message": f"the task returned a {type(value).__qualname__} that cannot be pickled: {exc}",
+                    "traceback": "",
+                    "reason": None,
+                }
+        value = None
+        ctx.flush()
+        sink.flush_log()
+        try:  # encoding fails before anything is written
+            self.send(protocol.done_msg(task_id, status, shown, error, data is not None), data)
+        except (TypeError, ValueError):  # an odd preview; the result bytes still hold the value
+            self.send(protocol.done_msg(task_id, status, repr(shown)[:200], error, data is not None), data)
+
+
+def _error_json(exc: BaseException) -> dict[str, Any]:
+    # Drop the worker's own frame: the traceback should start where the task's code does.
+    if exc.__traceback__ is not None:
+        exc.__traceback__ = exc.__traceback__.tb_next
+    try:
+        return error_from(exc).to_json()
+    except Exception as err:  # a broken __str__ must not lose the failure
+        return {"type": type(exc).__qualname__, "message": f"<unprintable: {err}>", "traceback": "", "reason": None}
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        sys.exit("usage: python -m bgtasks_ext.executors.worker FD")
+    # If the server died before this line, the reader sees EOF at once and exits.
+    die_with_parent()
+    # Ctrl-C in the server's terminal reaches its whole process group; the server
+    # decides what happens to tasks, so a worker ignores it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    sock = socket.socket(fileno=int(args[0]))
+    Worker(sock).serve()
+    sock.close()
+
+
+if __name__ == "__main__":
+    main()
