@@ -462,25 +462,32 @@ class Engine:
 
     def _after_commit(self, notes: builtins.list[tuple[str, str]]) -> None:
         """On the writer thread, once per committed batch: start the tasks whose first
-        write is now durable, and wake :meth:`wait` callers whose task is now stored."""
-        jobs: list[tuple[Executor, Job, bool]] = []
-        with self._ended:
-            for what, task_id in notes:
-                if what == _STORED:
-                    self._unstored.discard(task_id)
-                    continue
-                task = self._live.get(task_id)
-                if task is None or task.state is not State.PENDING or not self._running:
-                    continue
-                delay = (task.run_on or 0) - self._clock()
-                if delay > 0:
-                    self._timer(task_id, delay, self._dispatch, task_id, task.attempt)
-                elif not self._stopping:
-                    jobs.append(self._job(task))
-            self._ended.notify_all()
-        for executor, job, needs_payload in jobs:
+        write is now durable, and wake :meth:`wait` callers whose task is now stored.
+
+        Starting needs no lock: a task read here may be cancelled a moment later, and
+        then its executor's ``claim`` fails, which is the check that counts. Holding the
+        lock across a batch of thousands would stall every executor thread meanwhile."""
+        stored = [task_id for what, task_id in notes if what == _STORED]
+        if stored:
+            with self._ended:
+                self._unstored.difference_update(stored)
+                self._ended.notify_all()
+        if not self._running or self._stopping:
+            return
+        now = self._clock()
+        for what, task_id in notes:
+            if what == _STORED:
+                continue
+            task = self._live.get(task_id)
+            if task is None or task.state is not State.PENDING:
+                continue
+            delay = (task.run_on or 0) - now
+            if delay > 0:
+                self._timer(task_id, delay, self._dispatch, task_id, task.attempt)
+                continue
+            executor, job, needs_payload = self._job(task)
             if needs_payload:
-                job = replace(job, payload=self.store.get_blob(job.task_id, "input"))
+                job = replace(job, payload=self.store.get_blob(task_id, "input"))
             executor.submit(job)
 
     def _fail(self, task: Task, error: TaskError) -> None:
