@@ -114,12 +114,8 @@ class Writer:
             log.exception("store write failed")
             _settle(items[0][1], exc)
             return
-        notes = [note for _, _, note in items if note is not None]
-        if notes and self._after_commit is not None:
-            try:
-                self._after_commit(notes)
-            except Exception:
-                log.exception("after-commit hook failed")
+        # Acknowledge first: a caller waits only for durability, not for what the engine
+        # does next with the batch (starting tasks), which would add to every round trip.
         by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
         for _, waiter, _ in items:
             if isinstance(waiter, asyncio.Future):
@@ -131,6 +127,12 @@ class Writer:
                 loop.call_soon_threadsafe(_resolve, futures, None)
             except RuntimeError:  # that loop is closed: nobody is waiting any more
                 pass
+        notes = [note for _, _, note in items if note is not None]
+        if notes and self._after_commit is not None:
+            try:
+                self._after_commit(notes)
+            except Exception:
+                log.exception("after-commit hook failed")
 
 
 def _resolve(futures: list[asyncio.Future[None]], exc: BaseException | None) -> None:

@@ -25,6 +25,7 @@ from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
 from ..store.base import Store
 from ..store.sqlite import SQLiteStore
+from .events import EventHub, EventsHandler
 from .handlers import handlers
 
 EXECUTORS = ("process", "thread")
@@ -97,6 +98,18 @@ class BgTasks(ExtensionApp):
         "with a run(ctx) method (besides those under the bgtasks_ext.kinds entry points).",
     ).tag(config=True)
 
+    events_progress_interval = Float(
+        0.05,
+        help="Seconds between two progress messages on the events websocket (the latest "
+        "progress of every moving task is sent at most this often; state changes go at once).",
+    ).tag(config=True)
+
+    events_max_buffer = Int(
+        16 * 2**20,
+        help="Bytes an events websocket client may fall behind for 5 seconds before it is "
+        "closed (code 1013; it reconnects for a fresh snapshot).",
+    ).tag(config=True)
+
     @validate("default_executor")
     def _check_executor(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
@@ -110,6 +123,13 @@ class BgTasks(ExtensionApp):
         if value < 1:
             raise TraitError(f"BgTasks.{proposal['trait'].name}: must be at least 1, not {value}")
         return int(value)
+
+    @validate("events_progress_interval", "events_max_buffer")
+    def _check_events(self, proposal: dict[str, Any]) -> Any:
+        value = proposal["value"]
+        if value <= 0:
+            raise TraitError(f"BgTasks.{proposal['trait'].name}: must be above 0, not {value}")
+        return value
 
     @validate("workers", "default_timeout", "keep_tasks", "keep_days", "cancel_grace")
     def _check_not_negative(self, proposal: dict[str, Any]) -> Any:
@@ -127,6 +147,7 @@ class BgTasks(ExtensionApp):
         return list(proposal["value"])
 
     engine: Engine | None = None
+    events: EventHub | None = None
 
     def make_engine(self) -> Engine:
         kinds = default_registry()
@@ -171,14 +192,19 @@ class BgTasks(ExtensionApp):
     def initialize_settings(self) -> None:
         self.engine = self.make_engine()
         self.settings["bgtasks_engine"] = self.engine
+        self.events = EventHub(self.engine, self.events_progress_interval, self.events_max_buffer)
+        self.settings["bgtasks_events"] = self.events
         self.settings["bgtasks_kernel_secret"] = self.kernel_secret
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(API_PATH))
+        self.handlers.append((f"{API_PATH}/events", EventsHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         assert self.engine is not None
         await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
+        assert self.events is not None
+        self.events.start()
         # Kernels inherit the server's environment: this is how they find us.
         os.environ[ENV_URL] = url_path_join(serverapp.connection_url, API_PATH) + "/"
         os.environ[ENV_TOKEN] = self.kernel_secret
@@ -188,6 +214,8 @@ class BgTasks(ExtensionApp):
         if os.environ.get(ENV_TOKEN) == self.kernel_secret:
             os.environ.pop(ENV_URL, None)
             os.environ.pop(ENV_TOKEN, None)
+        if self.events is not None:
+            self.events.stop()
         if self.engine is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
             self.log.info("bgtasks: engine stopped")
