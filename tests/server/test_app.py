@@ -46,6 +46,9 @@ async def test_engine_runs_inside_the_server(bgtasks_app: Any, tmp_path: Path) -
         ("extra_kinds", ["no_colon_here"], "BgTasks.extra_kinds"),
         ("store_class", "builtins.dict", "store_class"),
         ("workers", "many", "workers"),
+        ("kernel_secret", "short", "BgTasks.kernel_secret"),
+        ("events_progress_interval", 0.0, "BgTasks.events_progress_interval"),
+        ("events_max_buffer", 0, "BgTasks.events_max_buffer"),
     ],
 )
 def test_bad_trait_values_are_refused_by_name(trait: str, value: object, message: str) -> None:
