@@ -578,7 +578,9 @@ class Engine:
                 return
             self._cancel_reason[task_id] = "timeout"
             self._change(task, State.CANCELLING)
-        self.executors[task.executor].cancel(task_id, self.config.cancel_grace)
+            grace = self.config.cancel_grace
+            self._timer(task_id, grace * 3 + 5, self._force_cancelled, task_id, attempt)
+        self.executors[task.executor].cancel(task_id, grace)
 
     def _force_cancelled(self, task_id: str, attempt: int) -> None:
         with self._lock:

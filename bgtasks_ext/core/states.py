@@ -73,7 +73,8 @@ TRANSITIONS: dict[State, frozenset[State]] = {
     ),
     # A task being stopped ends cancelled (also when it returns early because it saw
     # cancelled()), or failed: it timed out, or raised an error of its own meanwhile.
-    State.CANCELLING: frozenset({State.CANCELLED, State.FAILED}),
+    # A timed-out attempt with retries left goes back to pending.
+    State.CANCELLING: frozenset({State.CANCELLED, State.FAILED, State.PENDING}),
     State.FINISHED: frozenset(),
     State.FAILED: frozenset(),
     State.CANCELLED: frozenset(),

@@ -11,7 +11,7 @@ import asyncio
 import os
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
@@ -153,12 +153,13 @@ class BgTasks(ExtensionApp):
         kinds = default_registry()
         for ref in self.extra_kinds:
             kinds.register_ref(ref)
+        store_class = cast("type[Store]", self.store_class)
         store: Store
-        if issubclass(self.store_class, SQLiteStore):
+        if issubclass(store_class, SQLiteStore):
             Path(self.store_path).parent.mkdir(parents=True, exist_ok=True)
-            store = self.store_class(self.store_path)
+            store = store_class(self.store_path)
         else:
-            store = self.store_class()
+            store = store_class()
         executors: dict[str, Executor] = {
             "process": ProcessExecutor(workers=self.workers or os.cpu_count() or 2),
             "thread": ThreadExecutor(workers=self.thread_workers),

@@ -1,9 +1,10 @@
 """REST handlers under ``{base_url}bgtasks/api/``: parse, one engine call, serialize.
 
 Every method is ``@authorized`` on the ``bgtasks`` resource. Errors from the engine
-(:class:`~bgtasks_ext.core.errors.BgTasksError`) become 400/404/409 in
-:meth:`BgTasksHandler.write_error`, the one place that maps them; nothing a client
-sends can produce a 500.
+(:class:`~bgtasks_ext.core.errors.BgTasksError`) become 400/404/409 (503 while the
+engine is not running) in :meth:`BgTasksHandler.write_error`, the one place that maps
+them; nothing a client sends can produce a 500. ``openapi.json`` documents every route
+served under the prefix, generated from this table (see :mod:`.openapi`).
 """
 
 from __future__ import annotations
@@ -17,17 +18,17 @@ from jupyter_server.auth.decorator import authorized
 from jupyter_server.base.call_context import CallContext
 from jupyter_server.base.handlers import APIHandler
 from jupyter_server.auth.identity import User
+from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..core.engine import Engine
-from ..core.errors import BgTasksError, InvalidInput, NotFound
-from .wire import parse_create, parse_list_query
+from ..core.errors import BgTasksError, EngineClosed, NotFound
+from . import openapi
+from .wire import PICKLE_TYPE, parse_create, parse_list_query, whole_number
 
 AUTH_RESOURCE = "bgtasks"
 KERNEL_AUTH_SCHEME = "bgtasks"
 """``Authorization: bgtasks <secret>``: how kernels started by this server authenticate."""
-
-PICKLE_TYPE = "application/vnd.bgtasks.pickle"
 
 T = TypeVar("T")
 
@@ -39,13 +40,18 @@ class BgTasksHandler(APIHandler):
 
     @property
     def engine(self) -> Engine:
-        return self.settings["bgtasks_engine"]  # type: ignore[no-any-return]
+        engine: Engine = self.settings["bgtasks_engine"]
+        if not engine.running:
+            # The server answers HTTP before its extensions start (and while they stop):
+            # a 503 then, not whatever an unopened store would raise.
+            raise EngineClosed()
+        return engine
 
     # -- auth: the per-server kernel secret opens these routes and nothing else ------
     def _kernel_secret_ok(self) -> bool:
         header = self.request.headers.get("Authorization", "")
         scheme, _, value = header.partition(" ")
-        secret = self.settings.get("bgtasks_kernel_secret")
+        secret: str = self.settings.get("bgtasks_kernel_secret") or ""
         return (
             bool(secret)
             and scheme.lower() == KERNEL_AUTH_SCHEME
@@ -77,6 +83,10 @@ class BgTasksHandler(APIHandler):
 
     # -- errors ---------------------------------------------------------------------
     def write_error(self, status_code: int, **kwargs: Any) -> None:
+        if status_code == 405:
+            # RFC 9110: a 405 names the methods that would work (OPTIONS: CORS preflight).
+            allowed = [m.upper() for m in openapi.implemented_methods(type(self))]
+            self.set_header("Allow", ", ".join([*allowed, "OPTIONS"]))
         exc = kwargs.get("exc_info", (None, None, None))[1]
         if isinstance(exc, BgTasksError):
             self.set_status(exc.status)
@@ -96,12 +106,6 @@ class BgTasksHandler(APIHandler):
         super().log_exception(typ, value, tb)
 
     # -- helpers --------------------------------------------------------------------
-    def json_body(self) -> Any:
-        try:
-            return json.loads(self.request.body or b"null")
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise InvalidInput("body", f"not valid JSON ({exc})") from None
-
     async def off_loop(self, fn: Callable[..., T], *args: Any) -> T:
         """Store reads run on a thread: the event loop never waits on SQLite."""
         return await asyncio.get_running_loop().run_in_executor(None, fn, *args)
@@ -120,7 +124,7 @@ class TasksHandler(BgTasksHandler):
 
     @authorized
     async def post(self) -> None:
-        spec = parse_create(self.json_body(), owner=self.current_user.username)
+        spec = parse_create(self.request.body, owner=self.current_user.username)
         task, created = await self.engine.acreate(spec)
         self.reply(task.to_json(), 201 if created else 200)
 
@@ -128,7 +132,9 @@ class TasksHandler(BgTasksHandler):
 class TaskHandler(BgTasksHandler):
     @authorized
     async def get(self, task_id: str) -> None:
-        task = self.engine.get_live(task_id) or await self.off_loop(self.engine.get, task_id)
+        task = self.engine.get_live(task_id)
+        if task is None:  # not live: ask the store, off the loop
+            task = await self.off_loop(self.engine.get, task_id)
         self.reply(task.to_json())
 
     @authorized
@@ -151,11 +157,7 @@ class CancelHandler(BgTasksHandler):
 class LogHandler(BgTasksHandler):
     @authorized
     async def get(self, task_id: str) -> None:
-        raw = self.get_query_argument("offset", "0")
-        try:
-            offset = int(raw)
-        except ValueError:
-            raise InvalidInput("offset", f"must be a whole number, not {raw!r}") from None
+        offset = whole_number("offset", self.get_query_argument("offset", "0"))
         chunk = await self.off_loop(self.engine.read_log, task_id, offset)
         self.reply({"text": chunk.text, "offset": chunk.offset, "next_offset": chunk.next_offset})
 
@@ -186,7 +188,27 @@ class KindsHandler(BgTasksHandler):
         ]})
 
 
-def handlers(base: str) -> list[tuple[str, type[BgTasksHandler]]]:
+class OpenApiHandler(BgTasksHandler):
+    """The OpenAPI document of every route served under our prefix (built once: the
+    routes are fixed once the server has started)."""
+
+    def initialize(self, api_path: str) -> None:
+        self.api_path = api_path
+
+    @authorized
+    async def get(self) -> None:
+        doc = self.settings.get("bgtasks_openapi")
+        if doc is None:
+            prefix = url_path_join(self.base_url, self.api_path)
+            routes = openapi.served_routes(self.application, prefix)
+            doc = self.settings["bgtasks_openapi"] = openapi.build(routes, prefix, prefix)
+        self.reply(doc)
+
+
+Route = tuple[str, type[BgTasksHandler]] | tuple[str, type[BgTasksHandler], dict[str, Any]]
+
+
+def handlers(base: str) -> list[Route]:
     """The URL table, relative to ``{base_url}bgtasks/api/``."""
     task_id = r"(?P<task_id>[^/]+)"
     return [
@@ -196,4 +218,5 @@ def handlers(base: str) -> list[tuple[str, type[BgTasksHandler]]]:
         (f"{base}/tasks/{task_id}/log", LogHandler),
         (f"{base}/tasks/{task_id}/result", ResultHandler),
         (f"{base}/kinds", KindsHandler),
+        (rf"{base}/openapi\.json", OpenApiHandler, {"api_path": base}),
     ]

@@ -1,17 +1,32 @@
-"""The REST request shapes, validated with pydantic so every error names its field."""
+"""The REST shapes. Requests are validated with pydantic so every error names its field;
+the reply models are not used to serialize (``Task.to_json`` is the fast path) but to
+document the replies (``openapi.py``), and tests hold ``to_json`` to them."""
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timezone
-from typing import Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal
 
 import pydantic
+from pydantic_core import PydanticCustomError
 
 from ..core.errors import InvalidInput
 from ..core.models import Origin, Scope, TaskFilter, TaskSpec
 from ..core.states import Category, State
+from ..store.codec import MAX_LIMIT
 
-_STRICT = pydantic.ConfigDict(extra="forbid", strict=False)
+PICKLE_TYPE = "application/vnd.bgtasks.pickle"
+"""Media type of a pickled result (``Accept`` it on ``GET tasks/{id}/result``)."""
+
+_STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
+"""Bodies are parsed as JSON in strict mode: a value is taken only in the JSON type the
+schema documents (no ``"3"`` for 3, no ``true`` for 1.0), so what the OpenAPI document
+promises is exactly what is accepted."""
+
+RUN_ON_MAX = 1e11
+"""Seconds since 1970 beyond year 5138: surely milliseconds, so refused."""
+_ISO_START = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
 
 
 class OriginIn(pydantic.BaseModel):
@@ -30,17 +45,29 @@ class CreateTask(pydantic.BaseModel):
     key: str | None = pydantic.Field(None, min_length=1, max_length=200)
     executor: str | None = None
     scope: Literal["server", "kernel"] = "server"
-    run_on: datetime | float | None = None
+    # Lax on the datetime member only: after the check below it holds an ISO string,
+    # which strict mode would refuse once a validator has seen it.
+    run_on: Annotated[datetime, pydantic.Strict(False)] | Annotated[
+        float, pydantic.Field(ge=0, lt=RUN_ON_MAX)
+    ] | None = pydantic.Field(
+        None, description="When to start: an ISO 8601 time (UTC unless it says), or seconds "
+        "since 1970."
+    )
     timeout: float | None = pydantic.Field(None, gt=0, allow_inf_nan=False)
     retries: int = pydantic.Field(0, ge=0, le=100)
     origin: OriginIn = pydantic.Field(default_factory=OriginIn)
 
-    @pydantic.field_validator("run_on")
+    @pydantic.field_validator("run_on", mode="before")
     @classmethod
-    def _aware(cls, value: datetime | float | None) -> datetime | float | None:
-        if isinstance(value, float) and not (0 <= value < 1e11):
-            raise ValueError("must be an ISO 8601 time or seconds since 1970")
-        return value
+    def _when(cls, value: Any) -> Any:
+        # One message for every wrong shape, rather than one per union member; and
+        # pydantic would read a digit string ("5") as a time.
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if value is None or (number and 0 <= value < RUN_ON_MAX) or (
+            isinstance(value, str) and _ISO_START.match(value)
+        ):
+            return value
+        raise PydanticCustomError("run_on", "must be an ISO 8601 time or seconds since 1970")
 
 
 def _first_error(exc: pydantic.ValidationError, prefix: str = "") -> InvalidInput:
@@ -50,11 +77,10 @@ def _first_error(exc: pydantic.ValidationError, prefix: str = "") -> InvalidInpu
     return InvalidInput(field, err.get("msg", "invalid value"))
 
 
-def parse_create(body: Any, owner: str) -> TaskSpec:
-    if not isinstance(body, dict):
-        raise InvalidInput("body", "must be a JSON object")
+def parse_create(body: bytes | str, owner: str) -> TaskSpec:
+    """The spec of a ``POST tasks`` body (raw JSON), or :class:`InvalidInput` naming the field."""
     try:
-        req = CreateTask.model_validate(body)
+        req = CreateTask.model_validate_json(body or b"null")
     except pydantic.ValidationError as exc:
         raise _first_error(exc) from None
     run_on: float | None
@@ -78,6 +104,19 @@ def parse_create(body: Any, owner: str) -> TaskSpec:
     )
 
 
+MAX_OFFSET = 2**63 - 1
+"""The largest log offset: SQLite integers are 64-bit, and a larger one is a 500 there."""
+_DIGITS = re.compile(r"[0-9]+")
+
+
+def whole_number(name: str, raw: str, maximum: int = MAX_OFFSET) -> int:
+    """A query parameter as a whole number: ASCII digits only (``int`` would also take
+    ``" 5"``, ``"1_0"`` and ``"-1"``), at most ``maximum``."""
+    if not _DIGITS.fullmatch(raw) or len(raw) > 19 or int(raw) > maximum:
+        raise InvalidInput(name, f"must be a whole number from 0 to {maximum}, not {raw[:40]!r}")
+    return int(raw)
+
+
 def parse_list_query(arg: Callable[[str, Any], Any]) -> tuple[TaskFilter, int, str | None]:
     """``state``, ``category``, ``kind``, ``key``, ``kernel_id``, ``limit``, ``cursor``."""
     state = arg("state", None) or None
@@ -86,11 +125,7 @@ def parse_list_query(arg: Callable[[str, Any], Any]) -> tuple[TaskFilter, int, s
         raise InvalidInput("state", f"{state!r} is not one of {[s.value for s in State]}")
     if category is not None and category not in Category._value2member_map_:
         raise InvalidInput("category", f"{category!r} is not one of {[c.value for c in Category]}")
-    raw_limit = arg("limit", "100")
-    try:
-        limit = int(raw_limit)
-    except ValueError:
-        raise InvalidInput("limit", f"must be a whole number, not {raw_limit!r}") from None
+    limit = whole_number("limit", arg("limit", "100"))
     flt = TaskFilter.of(
         state=state,
         category=category,
@@ -100,3 +135,119 @@ def parse_list_query(arg: Callable[[str, Any], Any]) -> tuple[TaskFilter, int, s
         schedule_id=arg("schedule_id", None) or None,
     )
     return flt, limit, arg("cursor", None) or None
+
+
+# -- replies: documentation of what the handlers send ---------------------------------
+# Named ``...Out`` here, beside the core records; the document names them for what they
+# are on the wire (``TaskOut`` is ``Task`` there: see openapi.py).
+def _reply(title: str) -> pydantic.ConfigDict:
+    return pydantic.ConfigDict(extra="forbid", title=title)
+
+
+class ProgressOut(pydantic.BaseModel):
+    model_config = _reply("Progress")
+    current: float
+    total: float | None
+    fraction: float | None = pydantic.Field(ge=0, le=1)
+    message: str
+
+
+class TaskErrorOut(pydantic.BaseModel):
+    """Why a task failed; ``reason`` is set when the engine decided it (``interrupted``,
+    ``timeout``, ``worker_died``, ``input``)."""
+
+    model_config = _reply("TaskError")
+    type: str
+    message: str
+    traceback: str
+    reason: str | None
+
+
+class OriginOut(pydantic.BaseModel):
+    model_config = _reply("Origin")
+    kernel_id: str | None
+    path: str | None
+
+
+class TaskOut(pydantic.BaseModel):
+    """A task, as ``Task.to_json`` writes it: every key always present, times ISO 8601 UTC."""
+
+    model_config = _reply("Task")
+    id: str
+    name: str
+    kind: str
+    params: dict[str, Any]
+    state: State
+    category: Category
+    progress: ProgressOut
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    run_on: datetime | None
+    owner: str
+    origin: OriginOut
+    key: str | None
+    scope: Scope
+    executor: str
+    schedule_id: str | None
+    attempt: int = pydantic.Field(ge=1)
+    retries: int = pydantic.Field(ge=0)
+    timeout: float | None
+    error: TaskErrorOut | None
+    result_preview: Any
+
+
+class TaskPage(pydantic.BaseModel):
+    """One page of ``GET tasks``, newest first; ``next_cursor`` is null on the last page."""
+
+    model_config = _reply("TaskPage")
+    tasks: list[TaskOut]
+    next_cursor: str | None
+
+
+class LogOut(pydantic.BaseModel):
+    """Log text from ``offset``; ask again from ``next_offset`` for more."""
+
+    model_config = _reply("Log")
+    text: str
+    offset: int = pydantic.Field(ge=0)
+    next_offset: int = pydantic.Field(ge=0)
+
+
+class ResultOut(pydantic.BaseModel):
+    """A finished task's result: its JSON preview and the size of the pickled payload."""
+
+    model_config = _reply("Result")
+    id: str
+    preview: Any
+    size: int = pydantic.Field(ge=0)
+
+
+class KindOut(pydantic.BaseModel):
+    model_config = _reply("Kind")
+    name: str
+    title: str
+    description: str
+    schema_: dict[str, Any] = pydantic.Field(alias="schema", description="JSON Schema of `params`.")
+
+
+class KindList(pydantic.BaseModel):
+    model_config = _reply("KindList")
+    kinds: list[KindOut]
+
+
+def _no_default(schema: dict[str, Any]) -> None:
+    """For a key that is absent when unset: no ``"default": null`` in its schema."""
+    schema.pop("default", None)
+
+
+class ErrorOut(pydantic.BaseModel):
+    """Every error reply. Jupyter's own refusals (403) add ``reason``, hence extra keys."""
+
+    model_config = pydantic.ConfigDict(extra="allow", title="Error")
+    message: str
+    field: str = pydantic.Field(  # type: ignore[assignment]
+        None,
+        description="The request field at fault, on a 400 (absent otherwise).",
+        json_schema_extra=_no_default,
+    )

@@ -312,3 +312,12 @@ def test_recovered_task_whose_executor_is_gone_fails_clearly(tmp_path: Path) -> 
     assert done.state is State.FAILED
     assert done.error is not None and done.error.reason == "unavailable"
     assert "thread" in done.error.message
+
+
+def test_a_timed_out_attempt_is_retried(engine: Engine) -> None:
+    # Given a task that always times out, with one retry
+    task = engine.submit(TaskSpec("polite", {"seconds": 30}, timeout=0.05, retries=1))
+    # Then both attempts time out and it ends failed (never stuck in cancelling)
+    done = engine.wait(task.id, 10)
+    assert done.state is State.FAILED and done.attempt == 2
+    assert done.error is not None and done.error.reason == "timeout"

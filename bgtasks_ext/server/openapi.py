@@ -1,0 +1,294 @@
+"""The OpenAPI 3.1 document of the REST API, generated from what the server routes.
+
+Paths come from the live URL table (every route under ``{base_url}bgtasks/api``, so a
+route added anywhere shows up), methods from what each handler class implements,
+bodies and replies from the pydantic models in :mod:`.wire`. Only prose and status
+codes are written here, in :data:`OPERATIONS`, keyed by path and method: a served
+route or method without an entry fails the build (:class:`Undocumented`) and an entry
+for a method nobody serves is dropped, so the document cannot drift from the server.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+import pydantic
+import pydantic.json_schema
+from jupyter_server.base.handlers import APIHandler
+from tornado.routing import PathMatches, Router
+from tornado.web import Application, RequestHandler
+from tornado.websocket import WebSocketHandler
+
+from .._version import __version__
+from . import wire
+
+METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
+_FRAMEWORK = frozenset({getattr(RequestHandler, m) for m in METHODS} | {APIHandler.options})
+"""What a handler inherits rather than implements: tornado's 405s, and APIHandler's answer
+to CORS preflights."""
+
+_GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
+_MODELS: tuple[type[pydantic.BaseModel], ...] = (
+    wire.CreateTask, wire.TaskOut, wire.TaskPage, wire.LogOut, wire.ResultOut, wire.KindList,
+    wire.ErrorOut,
+)
+
+
+class _WireNames(pydantic.json_schema.GenerateJsonSchema):
+    """Components named for what they are on the wire: ``wire.TaskOut`` is ``Task``."""
+
+    def normalize_name(self, name: str) -> str:
+        return super().normalize_name(name).removesuffix("Out")
+
+
+class Undocumented(LookupError):
+    """A served route or method has no entry in :data:`OPERATIONS` (a bug: tests catch it)."""
+
+
+def _schema(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _json(description: str, model: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": _schema(model)}}}
+
+
+def _query(name: str, description: str, **schema: Any) -> dict[str, Any]:
+    return {"name": name, "in": "query", "required": False, "description": description,
+            "schema": schema or {"type": "string"}}
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    return {str(code): {"$ref": f"#/components/responses/E{code}"} for code in codes}
+
+
+_ERRORS = {
+    400: "Bad input; `field` names the culprit.",
+    403: "No valid credentials (Jupyter token or kernel secret), or no XSRF token on a browser write.",
+    404: "No task with that id.",
+    409: "Not allowed in the task's state.",
+    503: "The task engine is not running (the server is starting or stopping).",
+}
+
+
+@dataclass(frozen=True)
+class Op:
+    """The hand-written part of one operation: prose, query parameters, replies."""
+
+    summary: str
+    responses: Mapping[str, Any]
+    query: tuple[Mapping[str, Any], ...] = ()
+    body: str | None = None
+    """The :mod:`.wire` model of a JSON request body."""
+    description: str = ""
+    needs_engine: bool = True
+    """Answers 503 while the engine is not running (server starting or stopping)."""
+
+
+OPERATIONS: dict[tuple[str, str], Op] = {
+    ("/tasks", "get"): Op(
+        "List tasks, newest first, a page at a time",
+        {"200": _json("A page of tasks.", "TaskPage"), **_errors(400)},
+        query=(
+            _query("state", "Only tasks in this state (empty: any).",
+                   anyOf=[_schema("State"), {"const": ""}]),
+            _query("category", "Only tasks in this category, the panel's tabs (empty: any).",
+                   anyOf=[_schema("Category"), {"const": ""}]),
+            _query("kind", "Only tasks of this kind (empty: any)."),
+            _query("key", "Only tasks holding this singleton key (empty: any)."),
+            _query("kernel_id", "Only tasks launched from this kernel (empty: any)."),
+            _query("schedule_id", "Only tasks fired by this schedule (empty: any)."),
+            _query("limit", "Page size.", type="integer", minimum=1,
+                   maximum=wire.MAX_LIMIT, default=100),
+            _query("cursor", "`next_cursor` of the previous page."),
+        ),
+    ),
+    ("/tasks", "post"): Op(
+        "Create a task",
+        {"201": _json("Created and queued.", "Task"),
+         "200": _json("A live task already holds `key`: that task, nothing created.", "Task"),
+         **_errors(400)},
+        body="CreateTask",
+        description="`kind` must be one of `GET kinds` and `params` must fit its schema; "
+        "`run_on` (ISO 8601, or seconds since 1970) delays the start.",
+    ),
+    ("/tasks/{task_id}", "get"): Op("Get one task", {"200": _json("The task.", "Task"),
+                                                      **_errors(404)}),
+    ("/tasks/{task_id}", "delete"): Op(
+        "Cancel a live task, or remove an ended one from history",
+        {"202": _json("It was pending or running: cancelled (it lands in the failed "
+                      "category as `cancelled`).", "Task"),
+         "204": {"description": "It had ended: removed from history."}, **_errors(404)},
+    ),
+    ("/tasks/{task_id}/cancel", "post"): Op(
+        "Cancel a pending or running task",
+        {"202": _json("Cancelled, or `cancelling` while its executor stops it.", "Task"),
+         **_errors(404, 409)},
+        description="The request body, if any, is ignored.",
+    ),
+    ("/tasks/{task_id}/log", "get"): Op(
+        "Read a task's log from an offset",
+        {"200": _json("Log text and the offset to read from next.", "Log"), **_errors(400, 404)},
+        query=(_query("offset", "Character offset to read from.", type="integer", minimum=0,
+                      maximum=wire.MAX_OFFSET, default=0),),
+    ),
+    ("/tasks/{task_id}/result", "get"): Op(
+        "A finished task's result",
+        {"200": {"description": "The JSON preview; with `Accept: " + wire.PICKLE_TYPE + "` the "
+                 "pickled payload itself (for the kernel client; the server never unpickles it).",
+                 "content": {"application/json": {"schema": _schema("Result")},
+                             wire.PICKLE_TYPE: {"schema": {"type": "string",
+                                                           "contentMediaType": wire.PICKLE_TYPE}}}},
+         **_errors(404, 409)},
+    ),
+    ("/kinds", "get"): Op("Registered kinds, with the JSON Schema of their parameters",
+                          {"200": _json("Every kind this server runs.", "KindList")}),
+    ("/events", "get"): Op(
+        "Live task events (a websocket)",
+        {"101": {"description": "Switching Protocols: the websocket is open. Messages are "
+                 "JSON text frames, described by `x-bgtasks-messages`."},
+         "400": {"description": "Not a websocket upgrade request."}},
+        description="On connect, a snapshot of the live tasks; then every change of any task, "
+        "in the order the engine made them.",
+    ),
+    ("/openapi.json", "get"): Op(
+        "This document",
+        {"200": {"description": "OpenAPI 3.1.",
+                 "content": {"application/json": {"schema": {"type": "object"}}}}},
+        needs_engine=False,
+    ),
+}
+
+
+def path_template(pattern: str, prefix: str) -> tuple[str, dict[str, str]]:
+    """``{prefix}/tasks/(?P<task_id>[^/]+)$`` -> ``/tasks/{task_id}`` and each path
+    parameter's regex (``{"task_id": "[^/]+"}``)."""
+    if not pattern.startswith(prefix):
+        raise ValueError(f"{pattern!r} is not under {prefix!r}")
+    rel = pattern[len(prefix):].removesuffix("$")
+    groups = dict(_GROUP.findall(rel))
+    rel = _GROUP.sub(r"{\1}", rel)
+    rel = re.sub(r"\\(.)", r"\1", rel)
+    if re.search(r"[()\[\]*+?|^$\\]", rel):
+        raise ValueError(f"cannot write route {pattern!r} as an OpenAPI path")
+    return rel, groups
+
+
+def implemented_methods(handler: type[RequestHandler]) -> list[str]:
+    """The HTTP methods ``handler`` itself answers, not the 405s it inherits."""
+    return [m for m in METHODS if getattr(handler, m) not in _FRAMEWORK]
+
+
+def served_routes(app: Application, prefix: str) -> list[tuple[str, type[RequestHandler]]]:
+    """``(regex, handler)`` for every route under ``prefix``, in tornado's match order."""
+    found: dict[str, type[RequestHandler]] = {}
+
+    def walk(router: Any) -> None:
+        for rule in getattr(router, "rules", ()):
+            if isinstance(rule.target, Router):
+                walk(rule.target)
+            elif (isinstance(rule.matcher, PathMatches) and isinstance(rule.target, type)
+                  and rule.matcher.regex.pattern.startswith(prefix)):
+                found.setdefault(rule.matcher.regex.pattern, rule.target)
+
+    walk(app.default_router)
+    return list(found.items())
+
+
+def _components() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    for model in _MODELS:
+        schema = model.model_json_schema(by_alias=True, ref_template="#/components/schemas/{model}",
+                                         schema_generator=_WireNames)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__.removesuffix("Out")] = schema
+    responses = {f"E{code}": _json(text, "Error") for code, text in _ERRORS.items()}
+    return {
+        "schemas": schemas,
+        "responses": responses,
+        "securitySchemes": {
+            "jupyterToken": {"type": "apiKey", "in": "header", "name": "Authorization",
+                             "description": "`Authorization: token <Jupyter server token>`."},
+            "kernelSecret": {"type": "apiKey", "in": "header", "name": "Authorization",
+                             "description": "`Authorization: bgtasks <secret>`: for kernels this "
+                             "server starts (env `BGTASKS_TOKEN`); opens these routes only."},
+        },
+    }
+
+
+def _operation(template: str, method: str, handler: type[RequestHandler]) -> dict[str, Any]:
+    op = OPERATIONS.get((template, method))
+    if op is None:
+        raise Undocumented(f"{method.upper()} {template} ({handler.__name__}) has no entry in "
+                           "bgtasks_ext.server.openapi.OPERATIONS")
+    out: dict[str, Any] = {
+        "operationId": f"{method}_{re.sub(r'[^A-Za-z0-9]+', '_', template).strip('_')}",
+        "summary": op.summary,
+        "responses": {**op.responses, **_errors(403, *([503] if op.needs_engine else []))},
+    }
+    if op.description:
+        out["description"] = op.description
+    if op.query:
+        out["parameters"] = list(op.query)
+    if op.body:
+        out["requestBody"] = {"required": True,
+                              "content": {"application/json": {"schema": _schema(op.body)}}}
+    if issubclass(handler, WebSocketHandler):
+        # OpenAPI has no websockets: describe the upgrade and point at the message schema.
+        # The handler may carry a JSON Schema (or pydantic model) of its messages;
+        # otherwise its module's docstring, which describes the frames, stands in.
+        messages = getattr(handler, "message_schema", None)
+        if isinstance(messages, type) and issubclass(messages, pydantic.BaseModel):
+            messages = messages.model_json_schema()
+        module_doc = inspect.getdoc(inspect.getmodule(handler)) or handler.__doc__ or ""
+        out["x-bgtasks-websocket"] = True
+        out["x-bgtasks-messages"] = messages or {"description": module_doc}
+    return out
+
+
+def _link_task_ids(paths: dict[str, dict[str, Any]]) -> None:
+    """OpenAPI links from each reply that creates a task (a ``Task`` from a path with
+    no id in it) to every operation on ``{task_id}``: how a client, or a stateful fuzzer,
+    goes from a new task to its log, result, cancel and delete."""
+    targets = [op["operationId"] for path, item in paths.items() if "{task_id}" in path
+               for method, op in item.items() if method in METHODS]
+    links = {target: {"operationId": target, "parameters": {"task_id": "$response.body#/id"}}
+             for target in targets}
+    for path, item in paths.items():
+        if "{" in path:
+            continue
+        for method, op in item.items():
+            if method not in METHODS:
+                continue
+            for code, reply in op["responses"].items():
+                schema = reply.get("content", {}).get("application/json", {}).get("schema")
+                if code.startswith("2") and schema == _schema("Task"):
+                    op["responses"][code] = {**reply, "links": links}
+
+
+def build(routes: Iterable[tuple[str, type[RequestHandler]]], prefix: str,
+          server_url: str) -> dict[str, Any]:
+    """The document for ``routes`` (regexes starting with ``prefix``), served at ``server_url``."""
+    paths: dict[str, dict[str, Any]] = {}
+    for pattern, handler in routes:
+        template, groups = path_template(pattern, prefix)
+        item = paths.setdefault(template, {})
+        if groups:
+            item["parameters"] = [{"name": name, "in": "path", "required": True,
+                                   "schema": {"type": "string", "pattern": f"^{regex}$"}}
+                                  for name, regex in groups.items()]
+        for method in implemented_methods(handler):
+            item[method] = _operation(template, method, handler)
+    _link_task_ids(paths)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "jupyter-bgtasks", "version": __version__,
+                 "description": "Background tasks for Jupyter: the REST API of the task engine."},
+        "servers": [{"url": server_url}],
+        "security": [{"jupyterToken": []}, {"kernelSecret": []}],
+        "paths": paths,
+        "components": _components(),
+    }

@@ -1,0 +1,150 @@
+"""A real ``jupyter server`` subprocess with bgtasks, for tests and benchmarks that need
+one outside pytest-jupyter's event loop (synchronous clients, ``kill -9``, restarts).
+
+Each server gets its own temp ``JUPYTER_*`` dirs, a free port on 127.0.0.1 (no silent
+port retry), a known token, and its own process group, so it is stopped by id and
+never by name.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import requests
+
+API = "bgtasks/api/"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServerProcess:
+    """``jupyter server`` on ``store`` (an SQLite file), started by :meth:`start`."""
+
+    def __init__(self, root: Path, store: Path, *, token: str | None = None,
+                 config: dict[str, Any] | None = None) -> None:
+        self.root = root
+        self.store = store
+        self.token = token or secrets.token_hex(16)
+        self.config = config or {}
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.port = 0
+        self.log_path = root / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    @property
+    def api(self) -> str:
+        return self.url + API
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"token {self.token}"}
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def _env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "BGTASKS"))}
+        for name in ("JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR", "JUPYTER_CONFIG_DIR", "IPYTHONDIR"):
+            path = self.root / name.lower()
+            path.mkdir(parents=True, exist_ok=True)
+            env[name] = str(path)
+        return env
+
+    def _write_config(self) -> None:
+        bgtasks = {"store_path": str(self.store), "workers": 1, **self.config}
+        # Only our extension: the others (lab, lsp, terminals) cost start-up time.
+        config = {"ServerApp": {"jpserver_extensions": {
+            "bgtasks_ext": True, "jupyterlab": False, "jupyter_lsp": False,
+            "jupyter_server_terminals": False, "notebook_shim": False}},
+            "BgTasks": bgtasks}
+        (self.root / "jupyter_config_dir").mkdir(parents=True, exist_ok=True)
+        (self.root / "jupyter_config_dir" / "jupyter_server_config.json").write_text(json.dumps(config))
+
+    def start(self, timeout: float = 60) -> ServerProcess:
+        """Start and wait until the bgtasks API answers; a lost port race is retried."""
+        self._write_config()
+        for _ in range(3):
+            self.port = free_port()
+            cmd = [sys.executable, "-m", "jupyter_server", "--no-browser", "--ip=127.0.0.1",
+                   f"--port={self.port}", "--ServerApp.port_retries=0",
+                   f"--IdentityProvider.token={self.token}", f"--ServerApp.root_dir={self.root}"]
+            if os.geteuid() == 0:
+                cmd.append("--allow-root")
+            with open(self.log_path, "ab") as log:
+                self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=log,
+                                             stdin=subprocess.DEVNULL, start_new_session=True)
+            if self._wait_ready(timeout):
+                return self
+            self.stop()
+        raise RuntimeError(f"jupyter server did not start; log:\n{self.log_path.read_text()[-4000:]}")
+
+    def _wait_ready(self, timeout: float) -> bool:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return False
+            try:
+                # Ready once the extension has started its engine (503 before that).
+                if requests.get(self.api + "tasks?limit=1", headers=self.headers, timeout=2).ok:
+                    return True
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        return False
+
+    def kill9(self) -> None:
+        """SIGKILL the server process alone (not its group), and reap it."""
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def group_alive(self) -> bool:
+        try:
+            os.killpg(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    def stop(self, timeout: float = 20) -> None:
+        """SIGTERM the server (it stops its engine and workers in order), then SIGKILL
+        whatever of its process group is left."""
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                pass
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(5)
+
+    def __enter__(self) -> ServerProcess:
+        return self.start() if self.proc is None else self
+
+    def __exit__(self, typ: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
