@@ -17,7 +17,14 @@ REPR_LIMIT = 200
 
 
 def preview(value: Any) -> Any:
-    """The value itself when it is JSON-native and small, else a truncated ``repr``."""
+    """The value itself when it is JSON-native and small, else a truncated ``repr``;
+    an object with a ``__bgtask_preview__()`` method previews itself."""
+    custom = getattr(type(value), "__bgtask_preview__", None)
+    if custom is not None:
+        try:
+            return custom(value)
+        except Exception:
+            pass
     if value is None or isinstance(value, (bool, int, float, str)):
         if not isinstance(value, str) or len(value) <= PREVIEW_LIMIT:
             return value
