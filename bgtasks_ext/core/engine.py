@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import builtins
 import logging
+import pickle
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -44,6 +45,12 @@ from .writer import Writer
 log = logging.getLogger(__name__)
 
 Listener = Callable[[TaskEvent], None]
+
+_PICKLED_NONE = pickle.dumps(None, protocol=pickle.HIGHEST_PROTOCOL)
+_NONE_PICKLES = frozenset(pickle.dumps(None, protocol=p) for p in range(2, pickle.HIGHEST_PROTOCOL + 1))
+"""Results that are just None: comparing bytes is not loading them."""
+
+_NO_PROGRESS = Progress()
 
 _SCHEDULE = "schedule"
 _STORED = "stored"
@@ -289,7 +296,9 @@ class Engine:
         task = self.get(task_id)
         if task.state is not State.FINISHED:
             raise Conflict(f"task {task_id} is {task.state.value}, not finished")
-        return self.store.get_blob(task_id, "result")
+        payload = self.store.get_blob(task_id, "result")
+        # A None result is not stored (most tasks return nothing): hand out its pickle.
+        return _PICKLED_NONE if payload is None else payload
 
     def flush(self) -> None:
         """Wait until every change so far is stored."""
@@ -302,7 +311,7 @@ class Engine:
             task = self._live.get(task_id)
             if task is None or task.state is not State.PENDING or self._stopping:
                 return False
-            task = self._change(task, State.RUNNING, started_at=self._clock(), progress=Progress())
+            task = self._change(task, State.RUNNING, started_at=self._clock(), progress=_NO_PROGRESS)
             timeout = task.timeout
         if timeout:
             self._timer(task_id, timeout, self._on_timeout, task_id, task.attempt)
@@ -449,7 +458,7 @@ class Engine:
         self._persisted_at.pop(new.id, None)
         self._unstored.add(new.id)
         ops: list[Op] = [PutTask(new)]
-        if result is not None:
+        if result is not None and result not in _NONE_PICKLES:
             ops.append(PutBlob(new.id, "result", result))
         self._ended_since_prune += 1
         if self._ended_since_prune >= self.config.prune_every:

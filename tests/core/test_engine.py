@@ -321,3 +321,9 @@ def test_a_timed_out_attempt_is_retried(engine: Engine) -> None:
     done = engine.wait(task.id, 10)
     assert done.state is State.FAILED and done.attempt == 2
     assert done.error is not None and done.error.reason == "timeout"
+
+
+def test_a_none_result_is_served_without_being_stored(engine: Engine) -> None:
+    task = engine.wait(engine.submit(TaskSpec("noop")).id, 10)
+    assert engine.store.get_blob(task.id, "result") is None
+    assert cloudpickle.loads(engine.result_payload(task.id)) is None
