@@ -21,14 +21,17 @@ from traitlets import Float, Int, List, TraitError, Type, Unicode, default, vali
 from ..core.engine import Engine, EngineConfig
 from ..core.kinds import default_registry
 from ..executors.base import Executor
+from ..executors.kernel import KernelExecutor
 from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
 from ..store.base import Store
 from ..store.sqlite import SQLiteStore
 from .events import EventHub, EventsHandler
 from .handlers import handlers
+from .kernels import KernelWatcher
 
 EXECUTORS = ("process", "thread")
+"""What ``default_executor`` may be (``kernel`` cannot: a task must name its kernel)."""
 API_PATH = "/bgtasks/api"
 ENV_URL = "BGTASKS_URL"
 """Set for kernels this server starts: the REST base URL (ends with a slash)."""
@@ -110,6 +113,13 @@ class BgTasks(ExtensionApp):
         "closed (code 1013; it reconnects for a fresh snapshot).",
     ).tag(config=True)
 
+    kernel_watch_interval = Float(
+        1.0,
+        help="Seconds between two looks at the server's kernels: a kernel that dies, "
+        "restarts or shuts down ends its kernel-executor and kernel-scope tasks (shutdowns "
+        "and restarts through the server are seen at once; a death within this time).",
+    ).tag(config=True)
+
     @validate("default_executor")
     def _check_executor(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
@@ -124,7 +134,7 @@ class BgTasks(ExtensionApp):
             raise TraitError(f"BgTasks.{proposal['trait'].name}: must be at least 1, not {value}")
         return int(value)
 
-    @validate("events_progress_interval", "events_max_buffer")
+    @validate("events_progress_interval", "events_max_buffer", "kernel_watch_interval")
     def _check_events(self, proposal: dict[str, Any]) -> Any:
         value = proposal["value"]
         if value <= 0:
@@ -148,6 +158,7 @@ class BgTasks(ExtensionApp):
 
     engine: Engine | None = None
     events: EventHub | None = None
+    kernel_watcher: KernelWatcher | None = None
 
     def make_engine(self) -> Engine:
         kinds = default_registry()
@@ -163,6 +174,7 @@ class BgTasks(ExtensionApp):
         executors: dict[str, Executor] = {
             "process": ProcessExecutor(workers=self.workers or os.cpu_count() or 2),
             "thread": ThreadExecutor(workers=self.thread_workers),
+            "kernel": KernelExecutor(),
         }
         config = EngineConfig(
             default_executor=self.default_executor,
@@ -206,6 +218,11 @@ class BgTasks(ExtensionApp):
         await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
         assert self.events is not None
         self.events.start()
+        self.kernel_watcher = KernelWatcher(
+            self.engine, serverapp.kernel_manager, getattr(serverapp, "event_logger", None),
+            self.kernel_watch_interval,
+        )
+        await self.kernel_watcher.start()
         # Kernels inherit the server's environment: this is how they find us.
         os.environ[ENV_URL] = url_path_join(serverapp.connection_url, API_PATH) + "/"
         os.environ[ENV_TOKEN] = self.kernel_secret
@@ -215,6 +232,8 @@ class BgTasks(ExtensionApp):
         if os.environ.get(ENV_TOKEN) == self.kernel_secret:
             os.environ.pop(ENV_URL, None)
             os.environ.pop(ENV_TOKEN, None)
+        if self.kernel_watcher is not None:
+            await self.kernel_watcher.stop()
         if self.events is not None:
             self.events.stop()
         if self.engine is not None:

@@ -22,9 +22,21 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from ..core.engine import Engine
-from ..core.errors import BgTasksError, EngineClosed, NotFound
+from ..core.errors import BgTasksError, Conflict, EngineClosed, NotFound
+from ..core.models import Task
+from ..core.states import State
+from ..executors.kernel import KernelExecutor
 from . import openapi
-from .wire import PICKLE_TYPE, parse_create, parse_list_query, whole_number
+from .wire import (
+    KERNEL_EXECUTOR,
+    PICKLE_TYPE,
+    parse_create,
+    parse_done,
+    parse_list_query,
+    parse_log,
+    parse_progress,
+    whole_number,
+)
 
 AUTH_RESOURCE = "bgtasks"
 KERNEL_AUTH_SCHEME = "bgtasks"
@@ -154,14 +166,6 @@ class CancelHandler(BgTasksHandler):
         self.reply(task.to_json(), 202)
 
 
-class LogHandler(BgTasksHandler):
-    @authorized
-    async def get(self, task_id: str) -> None:
-        offset = whole_number("offset", self.get_query_argument("offset", "0"))
-        chunk = await self.off_loop(self.engine.read_log, task_id, offset)
-        self.reply({"text": chunk.text, "offset": chunk.offset, "next_offset": chunk.next_offset})
-
-
 class ResultHandler(BgTasksHandler):
     """The JSON preview; with ``Accept: application/vnd.bgtasks.pickle`` the pickled
     payload itself, for the kernel client (the server only passes the bytes on)."""
@@ -177,6 +181,69 @@ class ResultHandler(BgTasksHandler):
             return
         task = await self.off_loop(self.engine.get, task_id)
         self.reply({"id": task.id, "preview": task.result_preview, "size": len(payload or b"")})
+
+
+class KernelTaskHandler(BgTasksHandler):
+    """Base of the routes a kernel uses to run one of its ``executor: kernel`` tasks."""
+
+    async def kernel_task(self, task_id: str) -> tuple[KernelExecutor, Task]:
+        """The kernel executor and the task, or 404 / 409 (not a kernel-executor task)."""
+        task = self.engine.get_live(task_id)
+        if task is None:
+            task = await self.off_loop(self.engine.get, task_id)
+        executor = self.engine.executors.get(KERNEL_EXECUTOR)
+        if task.executor != KERNEL_EXECUTOR or not isinstance(executor, KernelExecutor):
+            raise Conflict(f"task {task_id} runs on the {task.executor!r} executor, not in a kernel")
+        return executor, task
+
+
+class ClaimHandler(KernelTaskHandler):
+    @authorized
+    async def post(self, task_id: str) -> None:
+        executor, _ = await self.kernel_task(task_id)
+        executor.claim(task_id)
+        self.reply((await self.off_loop(self.engine.get, task_id)).to_json())
+
+
+class LogHandler(KernelTaskHandler):
+    """Read a task's log; a kernel running the task appends to it (``POST``)."""
+
+    @authorized
+    async def get(self, task_id: str) -> None:
+        offset = whole_number("offset", self.get_query_argument("offset", "0"))
+        chunk = await self.off_loop(self.engine.read_log, task_id, offset)
+        self.reply({"text": chunk.text, "offset": chunk.offset, "next_offset": chunk.next_offset})
+
+    @authorized
+    async def post(self, task_id: str) -> None:
+        text = parse_log(self.request.body)
+        executor, _ = await self.kernel_task(task_id)
+        executor.log(task_id, text)
+        self.set_status(204)
+        self.finish()
+
+
+class ProgressHandler(KernelTaskHandler):
+    @authorized
+    async def post(self, task_id: str) -> None:
+        report = parse_progress(self.request.body)
+        executor, _ = await self.kernel_task(task_id)
+        executor.progress(task_id, report.current, report.total, report.message)
+        self.set_status(204)
+        self.finish()
+
+
+class DoneHandler(KernelTaskHandler):
+    @authorized
+    async def post(self, task_id: str) -> None:
+        outcome = parse_done(self.request.body)
+        executor, task = await self.kernel_task(task_id)
+        if task.state is State.PENDING:
+            raise Conflict(f"task {task_id} is pending: claim it before reporting it done")
+        executor.done(task_id, outcome)
+        # Reply with the final record, once stored (a task that had already ended, say
+        # cancelled by the safety timer, is returned as it ended: a late report is moot).
+        self.reply((await self.off_loop(self.engine.wait, task_id, 30.0)).to_json())
 
 
 class KindsHandler(BgTasksHandler):
@@ -216,6 +283,9 @@ def handlers(base: str) -> list[Route]:
         (f"{base}/tasks/{task_id}", TaskHandler),
         (f"{base}/tasks/{task_id}/cancel", CancelHandler),
         (f"{base}/tasks/{task_id}/log", LogHandler),
+        (f"{base}/tasks/{task_id}/claim", ClaimHandler),
+        (f"{base}/tasks/{task_id}/progress", ProgressHandler),
+        (f"{base}/tasks/{task_id}/done", DoneHandler),
         (f"{base}/tasks/{task_id}/result", ResultHandler),
         (f"{base}/kinds", KindsHandler),
         (rf"{base}/openapi\.json", OpenApiHandler, {"api_path": base}),

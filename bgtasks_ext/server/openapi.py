@@ -33,7 +33,7 @@ to CORS preflights."""
 _GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
 _MODELS: tuple[type[pydantic.BaseModel], ...] = (
     wire.CreateTask, wire.TaskOut, wire.TaskPage, wire.LogOut, wire.ResultOut, wire.KindList,
-    wire.ErrorOut,
+    wire.ErrorOut, wire.ProgressIn, wire.LogIn, wire.DoneIn,
 )
 
 
@@ -88,6 +88,9 @@ class Op:
     """Answers 503 while the engine is not running (server starting or stopping)."""
 
 
+_KERNEL = ("For tasks of the `kernel` executor only (409 for any other), sent by the kernel "
+           "that runs it. ")
+
 OPERATIONS: dict[tuple[str, str], Op] = {
     ("/tasks", "get"): Op(
         "List tasks, newest first, a page at a time",
@@ -113,7 +116,9 @@ OPERATIONS: dict[tuple[str, str], Op] = {
          **_errors(400)},
         body="CreateTask",
         description="`kind` must be one of `GET kinds` and `params` must fit its schema; "
-        "`run_on` (ISO 8601, or seconds since 1970) delays the start.",
+        "`run_on` (ISO 8601, or seconds since 1970) delays the start. The `code` kind needs "
+        "a `payload`, except on the `kernel` executor, which needs `origin.kernel_id` (that "
+        "kernel claims and runs the task) and allows no `retries`.",
     ),
     ("/tasks/{task_id}", "get"): Op("Get one task", {"200": _json("The task.", "Task"),
                                                       **_errors(404)}),
@@ -134,6 +139,33 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         {"200": _json("Log text and the offset to read from next.", "Log"), **_errors(400, 404)},
         query=(_query("offset", "Character offset to read from.", type="integer", minimum=0,
                       maximum=wire.MAX_OFFSET, default=0),),
+    ),
+    ("/tasks/{task_id}/log", "post"): Op(
+        "Append to the log of a task running in a kernel",
+        {"204": {"description": "Appended."}, **_errors(400, 404, 409)},
+        body="LogIn",
+        description=_KERNEL + "Text the task printed, in order.",
+    ),
+    ("/tasks/{task_id}/claim", "post"): Op(
+        "Start a task in its kernel",
+        {"200": _json("Claimed: the task, now running.", "Task"), **_errors(404, 409)},
+        description=_KERNEL + "409 also when the task is no longer pending (it was cancelled "
+        "meanwhile): the kernel must then not run it. The request body, if any, is ignored.",
+    ),
+    ("/tasks/{task_id}/progress", "post"): Op(
+        "Report the progress of a task running in a kernel",
+        {"204": {"description": "Recorded (ignored once the task has ended)."},
+         **_errors(400, 404, 409)},
+        body="ProgressIn",
+        description=_KERNEL,
+    ),
+    ("/tasks/{task_id}/done", "post"): Op(
+        "Report how a task running in a kernel ended",
+        {"200": _json("The task as it ended (a report for a task that already ended, say "
+                      "forced cancelled, changes nothing).", "Task"), **_errors(400, 404, 409)},
+        body="DoneIn",
+        description=_KERNEL + "A task that was `cancelling` ends cancelled even if it reports "
+        "`finished` (its run stopped early on purpose). 409 while it is still pending.",
     ),
     ("/tasks/{task_id}/result", "get"): Op(
         "A finished task's result",

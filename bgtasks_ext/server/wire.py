@@ -4,17 +4,23 @@ document the replies (``openapi.py``), and tests hold ``to_json`` to them."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import os
 import re
 from datetime import datetime, timezone
-from typing import Annotated, Any, Callable, Literal
+from typing import Annotated, Any, Callable, Literal, TypeVar
 
 import pydantic
 from pydantic_core import PydanticCustomError
 
 from ..core.errors import InvalidInput
-from ..core.models import Origin, Scope, TaskFilter, TaskSpec
+from ..core.models import Origin, Scope, TaskError, TaskFilter, TaskSpec
 from ..core.states import Category, State
+from ..executors.base import Outcome
 from ..store.codec import MAX_LIMIT
+
+M = TypeVar("M", bound=pydantic.BaseModel)
 
 PICKLE_TYPE = "application/vnd.bgtasks.pickle"
 """Media type of a pickled result (``Accept`` it on ``GET tasks/{id}/result``)."""
@@ -27,6 +33,26 @@ promises is exactly what is accepted."""
 RUN_ON_MAX = 1e11
 """Seconds since 1970 beyond year 5138: surely milliseconds, so refused."""
 _ISO_START = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+
+
+KERNEL_EXECUTOR = "kernel"
+"""The executor whose jobs run in the launching kernel (it claims them over REST)."""
+PAYLOAD_KINDS = frozenset({"code"})
+"""Kinds that cannot run without a payload (outside the kernel executor, whose kernel
+holds the job itself)."""
+
+
+def _base64(value: str | None) -> bytes | None:
+    """Standard base64 (with padding) to bytes; the server never looks inside them."""
+    if value is None:
+        return None
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise PydanticCustomError("base64", "must be standard base64 (RFC 4648, padded)") from None
+
+
+Base64 = Annotated[str | None, pydantic.AfterValidator(_base64)]
 
 
 class OriginIn(pydantic.BaseModel):
@@ -56,6 +82,47 @@ class CreateTask(pydantic.BaseModel):
     timeout: float | None = pydantic.Field(None, gt=0, allow_inf_nan=False)
     retries: int = pydantic.Field(0, ge=0, le=100)
     origin: OriginIn = pydantic.Field(default_factory=OriginIn)
+    payload: Base64 = pydantic.Field(
+        None, description="Opaque input bytes, standard base64 (the `code` kind's pickled "
+        "job). Stored and handed to the worker; the server never loads them."
+    )
+    python: str | None = pydantic.Field(
+        None, description="Absolute path of the interpreter a process worker runs the task "
+        "under (a kernel sends its `sys.executable`)."
+    )
+    cwd: str | None = pydantic.Field(
+        None, description="Absolute path of an existing directory: the task's working directory."
+    )
+
+    @pydantic.field_validator("python")
+    @classmethod
+    def _python(cls, value: str | None) -> str | None:
+        if value is not None and not (
+            os.path.isabs(value) and os.path.isfile(value) and os.access(value, os.X_OK)
+        ):
+            raise PydanticCustomError("python", "must be the absolute path of an executable file")
+        return value
+
+    @pydantic.field_validator("cwd")
+    @classmethod
+    def _cwd(cls, value: str | None) -> str | None:
+        if value is not None and not (os.path.isabs(value) and os.path.isdir(value)):
+            raise PydanticCustomError("cwd", "must be the absolute path of an existing directory")
+        return value
+
+    @pydantic.model_validator(mode="after")
+    def _kernel_and_payload(self) -> CreateTask:
+        if self.executor == KERNEL_EXECUTOR:
+            if not self.origin.kernel_id:
+                raise InvalidInput("executor", "'kernel' needs origin.kernel_id: the kernel "
+                                   "that will run the task")
+            if self.retries:
+                raise InvalidInput("retries", "a task of the kernel executor runs once: "
+                                   "its kernel cannot run it again")
+        elif self.kind in PAYLOAD_KINDS and self.payload is None:
+            raise InvalidInput("payload", f"a {self.kind!r} task needs a payload (sent by "
+                               "%%bgtask or bgtasks_ext.submit)")
+        return self
 
     @pydantic.field_validator("run_on", mode="before")
     @classmethod
@@ -77,12 +144,17 @@ def _first_error(exc: pydantic.ValidationError, prefix: str = "") -> InvalidInpu
     return InvalidInput(field, err.get("msg", "invalid value"))
 
 
-def parse_create(body: bytes | str, owner: str) -> TaskSpec:
-    """The spec of a ``POST tasks`` body (raw JSON), or :class:`InvalidInput` naming the field."""
+def _parse(model: type[M], body: bytes | str) -> M:
+    """A JSON body as ``model``, or :class:`InvalidInput` naming the field at fault."""
     try:
-        req = CreateTask.model_validate_json(body or b"null")
+        return model.model_validate_json(body or b"null")
     except pydantic.ValidationError as exc:
         raise _first_error(exc) from None
+
+
+def parse_create(body: bytes | str, owner: str) -> TaskSpec:
+    """The spec of a ``POST tasks`` body (raw JSON), or :class:`InvalidInput` naming the field."""
+    req = _parse(CreateTask, body)
     run_on: float | None
     if isinstance(req.run_on, datetime):
         when = req.run_on if req.run_on.tzinfo else req.run_on.replace(tzinfo=timezone.utc)
@@ -101,7 +173,63 @@ def parse_create(body: bytes | str, owner: str) -> TaskSpec:
         retries=req.retries,
         owner=owner,
         origin=Origin(req.origin.kernel_id, req.origin.path),
+        payload=req.payload,  # type: ignore[arg-type]  # bytes once validated
+        python=req.python,
+        cwd=req.cwd,
     )
+
+
+# -- the kernel executor's reports (a kernel running one of its tasks) ---------------
+class ProgressIn(pydantic.BaseModel):
+    """Body of ``POST tasks/{id}/progress``."""
+
+    model_config = _STRICT
+    current: float = pydantic.Field(allow_inf_nan=False)
+    total: float | None = pydantic.Field(None, allow_inf_nan=False)
+    message: str | None = None
+
+
+class LogIn(pydantic.BaseModel):
+    """Body of ``POST tasks/{id}/log``: text the task printed."""
+
+    model_config = _STRICT
+    text: str
+
+
+class ErrorIn(pydantic.BaseModel):
+    model_config = _STRICT
+    type: str
+    message: str
+    traceback: str = ""
+
+
+class DoneIn(pydantic.BaseModel):
+    """Body of ``POST tasks/{id}/done``: how the kernel's run ended."""
+
+    model_config = _STRICT
+    status: Literal["finished", "failed", "cancelled"]
+    preview: Any = pydantic.Field(None, description="A small JSON view of the result.")
+    error: ErrorIn | None = pydantic.Field(None, description="Why it failed (status `failed`).")
+    result: Base64 = pydantic.Field(
+        None, description="The pickled result, standard base64; the server never loads it."
+    )
+
+
+def parse_progress(body: bytes | str) -> ProgressIn:
+    return _parse(ProgressIn, body)
+
+
+def parse_log(body: bytes | str) -> str:
+    return _parse(LogIn, body).text
+
+
+def parse_done(body: bytes | str) -> Outcome:
+    req = _parse(DoneIn, body)
+    error = None
+    if req.error is not None:
+        error = TaskError(req.error.type, req.error.message, req.error.traceback)
+    return Outcome(req.status, result=req.result, preview=req.preview,  # type: ignore[arg-type]
+                   error=error)
 
 
 MAX_OFFSET = 2**63 - 1
