@@ -12,6 +12,7 @@ the user's live namespace instead of a copy of its inputs.
 from __future__ import annotations
 
 import ast
+import linecache
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -69,6 +70,8 @@ def run_code(job: CodeJob, namespace: dict[str, Any] | None = None) -> CodeResul
 
 
 def _exec_cell(source: str, ns: dict[str, Any], filename: str) -> Any:
+    # Tracebacks of the cell show its lines, as they do in the kernel.
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
     tree = ast.parse(source, filename, "exec")
     last = tree.body[-1] if tree.body and isinstance(tree.body[-1], ast.Expr) else None
     if last is not None:

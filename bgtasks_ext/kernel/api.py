@@ -1,0 +1,97 @@
+"""The Python API of the notebook side: ``submit``, ``attach``, ``connect``.
+
+``submit(fn, ...)`` ships a call to a worker running this kernel's own interpreter, in
+its working directory (cloudpickle: functions defined in the notebook travel by value).
+:func:`launch` is the one place that turns a :class:`~bgtasks_ext.kinds.code.CodeJob`
+into a task, shared with the ``%%bgtask`` magic: it fills in where the task comes from
+(this kernel, this notebook) and, for ``executor="kernel"``, starts the thread that
+runs it here with live objects.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import cloudpickle
+
+from ..kinds.code import CodeJob
+from .client import Client, TaskDict, connect, get_client
+from .handle import TaskHandle
+
+__all__ = ["attach", "connect", "kernel_id", "launch", "submit"]
+
+KERNEL_PLACEHOLDER = CodeJob(mode="cell", source="", filename="<kernel executor>")
+"""What a kernel-executor task stores as its payload: the real job stays in this
+kernel (it may hold objects that cannot be pickled, which is why it runs here)."""
+
+
+def kernel_id() -> str | None:
+    """This kernel's id on its server, from its connection file name
+    (``kernel-<id>.json``); None outside a kernel."""
+    try:
+        from ipykernel.connect import get_connection_file
+
+        name = Path(get_connection_file()).name
+    except Exception:
+        return None
+    if name.startswith("kernel-") and name.endswith(".json"):
+        return name[len("kernel-"):-len(".json")]
+    return None
+
+
+def _user_namespace() -> dict[str, Any] | None:
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    ip = get_ipython()
+    return None if ip is None else ip.user_ns  # type: ignore[no-any-return]
+
+
+def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
+           executor: str | None = None, scope: str | None = None, timeout: float | None = None,
+           retries: int | None = None, namespace: dict[str, Any] | None = None,
+           client: Client | None = None,
+           on_finish: Callable[[TaskHandle, TaskDict], Any] | None = None) -> TaskHandle:
+    """Create a ``code`` task for ``job`` and return its handle.
+
+    ``namespace`` is where a kernel-executor cell runs (default: the user namespace).
+    Raises :class:`~.client.NoServer` without a server, :class:`~.client.ServerError`
+    when the server refuses the task. Pickling errors of ``job`` propagate (the magic
+    checks its inputs one by one before, to name the culprit)."""
+    client = client or get_client()
+    kernel = executor == "kernel"
+    payload = cloudpickle.dumps(KERNEL_PLACEHOLDER if kernel else job)
+    task = client.create(
+        kind="code", params={}, name=name, key=key, executor=executor, scope=scope,
+        timeout=timeout, retries=retries, payload=payload, python=sys.executable,
+        cwd=os.getcwd(), origin={"kernel_id": kernel_id(), "path": os.environ.get("JPY_SESSION_NAME")},
+    )
+    if kernel and task.get("state") == "pending":
+        from .runner import run_in_kernel
+
+        run_in_kernel(client, task["id"], job, namespace if namespace is not None else _user_namespace())
+    return TaskHandle(task["id"], client, on_finish=on_finish, task=task)
+
+
+def submit(fn: Callable[..., Any], *args: Any, name: str | None = None, key: str | None = None,
+           executor: str | None = None, scope: str | None = None, timeout: float | None = None,
+           retries: int | None = None, **kwargs: Any) -> TaskHandle:
+    """Run ``fn(*args, **kwargs)`` in the background; ``handle.result()`` is its value.
+
+    ``executor``: ``process`` (the server's default: a worker with this kernel's
+    interpreter and working directory), ``thread``, or ``kernel`` (a thread in this
+    kernel: sees live objects). ``scope="kernel"`` cancels it when this kernel goes.
+    """
+    job = CodeJob(mode="call", fn=fn, args=args, kwargs=kwargs)
+    label = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return launch(job, name=label, key=key, executor=executor, scope=scope, timeout=timeout,
+                  retries=retries)
+
+
+def attach(task_id: str) -> TaskHandle:
+    """The handle of any task (launched here, elsewhere, or before a kernel restart)."""
+    return TaskHandle(task_id, get_client())

@@ -1,0 +1,278 @@
+"""The kernel's HTTP client for the bgtasks REST API, and how a kernel finds its server.
+
+A kernel started by a Jupyter server running this extension gets ``BGTASKS_URL`` and
+``BGTASKS_TOKEN`` in its environment (see :mod:`bgtasks_ext.server.app`);
+:func:`connect` overrides them. Requests are plain synchronous ``urllib`` calls with
+timeouts: they are few (create, cancel, one result) and must work from any thread,
+including one without an event loop. Live updates come from :attr:`Client.events`,
+one websocket per kernel (see :mod:`.events`), not from polling.
+
+This module imports only the standard library and :mod:`bgtasks_ext.core`, so that
+importing it (or ``bgtasks_ext``) stays light.
+"""
+
+from __future__ import annotations
+
+import base64
+import builtins
+import json
+import os
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+from typing import TYPE_CHECKING, Any, Callable
+
+from ..core.errors import BgTasksError
+
+if TYPE_CHECKING:
+    from .events import EventStream
+
+ENV_URL = "BGTASKS_URL"
+ENV_TOKEN = "BGTASKS_TOKEN"
+PICKLE_TYPE = "application/vnd.bgtasks.pickle"
+TIMEOUT = 10.0
+"""Seconds an HTTP request may take: the server is local and answers in milliseconds,
+so anything slower means it is stuck or gone."""
+
+NO_SERVER = ("no bgtasks server: this kernel was not started by a Jupyter server running "
+             "jupyter-bgtasks; call bgtasks_ext.connect(url, token)")
+
+TaskDict = dict[str, Any]
+Callback = Callable[[TaskDict], None]
+
+
+class NoServer(BgTasksError):
+    """The kernel has no bgtasks server to talk to (or it does not answer)."""
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(NO_SERVER + (f" ({detail})" if detail else ""))
+
+
+class ServerError(BgTasksError):
+    """The server refused a request; ``status`` is its HTTP code, ``field`` the input
+    it names (400s), and the message is the server's own."""
+
+    def __init__(self, status: int, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.field = field
+
+
+class TaskNotFound(ServerError):
+    """404: no task with that id (or no result for it)."""
+
+
+class TaskConflict(ServerError):
+    """409: the request clashes with the task's state (e.g. cancelling a finished task)."""
+
+
+class TaskFailed(BgTasksError):
+    """Raised by ``handle.result()`` for a failed task. ``type``, ``message`` and
+    ``traceback`` are the remote error's; the traceback is also the ``__cause__``, so a
+    notebook shows where the task failed, not only where ``result()`` was called."""
+
+    def __init__(self, error: dict[str, Any] | None) -> None:
+        error = error or {}
+        self.type = str(error.get("type") or "Error")
+        self.remote_message = str(error.get("message") or "")
+        self.traceback = str(error.get("traceback") or "")
+        self.reason = error.get("reason")
+        super().__init__(f"{self.type}: {self.remote_message}")
+
+
+class RemoteTraceback(Exception):
+    """Carries a task's traceback text as an exception cause (as multiprocessing does)."""
+
+    def __str__(self) -> str:
+        return "\n\n" + str(self.args[0]) if self.args else ""
+
+
+def _error_for(status: int, body: bytes) -> ServerError:
+    try:
+        data = json.loads(body or b"{}")
+        message = str(data.get("message") or body.decode(errors="replace"))
+        field = data.get("field")
+    except ValueError:
+        message, field = body.decode(errors="replace")[:500] or f"HTTP {status}", None
+    cls = {404: TaskNotFound, 409: TaskConflict}.get(status, ServerError)
+    return cls(status, message, field)
+
+
+class Client:
+    """Synchronous access to one server's bgtasks API (``url`` ends with ``bgtasks/api/``)."""
+
+    def __init__(self, url: str, token: str, timeout: float = TIMEOUT,
+                 scheme: str = "bgtasks") -> None:
+        self.url = url if url.endswith("/") else url + "/"
+        self.token = token
+        self.scheme = scheme
+        """``bgtasks`` for the server's kernel secret, ``token`` for a Jupyter token."""
+        self.timeout = timeout
+        self._events: EventStream | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"{self.scheme} {self.token}"}
+
+    # -- transport -------------------------------------------------------------------
+    def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
+                accept: str = "application/json") -> bytes:
+        """One request; a non-2xx answer raises a :class:`ServerError`, no answer at all
+        raises :class:`NoServer`."""
+        url = self.url + path
+        if query:
+            clean = {k: v for k, v in query.items() if v is not None}
+            url += "?" + urllib.parse.urlencode(clean)
+        data = None if body is None else json.dumps(body).encode()
+        headers = {**self.headers, "Accept": accept}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        req = urllib.request.Request(url, data=data, method=method, headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - our own server
+                return bytes(resp.read())
+        except urllib.error.HTTPError as exc:
+            raise _error_for(exc.code, exc.read()) from None
+        except (urllib.error.URLError, OSError) as exc:
+            raise NoServer(f"{self.url} does not answer: {exc}") from None
+
+    def _json(self, method: str, path: str, body: Any = None, **query: Any) -> Any:
+        raw = self.request(method, path, body, query or None)
+        return json.loads(raw) if raw else None
+
+    # -- tasks -----------------------------------------------------------------------
+    def create(self, **body: Any) -> TaskDict:
+        """``POST tasks``: the new task, or the live one holding the same ``key``.
+        ``payload`` may be given as bytes: it is base64-encoded here."""
+        if isinstance(body.get("payload"), (bytes, bytearray)):
+            body["payload"] = base64.b64encode(body["payload"]).decode()
+        body = {k: v for k, v in body.items() if v is not None}
+        result: TaskDict = self._json("POST", "tasks", body)
+        return result
+
+    def get(self, task_id: str) -> TaskDict:
+        result: TaskDict = self._json("GET", f"tasks/{task_id}")
+        return result
+
+    def list(self, **query: Any) -> TaskDict:
+        """``GET tasks``: ``{"tasks": [...], "next_cursor": ...}``."""
+        result: TaskDict = self._json("GET", "tasks", **query)
+        return result
+
+    def cancel(self, task_id: str) -> TaskDict:
+        result: TaskDict = self._json("POST", f"tasks/{task_id}/cancel")
+        return result
+
+    def delete(self, task_id: str) -> TaskDict | None:
+        result: TaskDict | None = self._json("DELETE", f"tasks/{task_id}")
+        return result
+
+    def log(self, task_id: str, offset: int = 0) -> TaskDict:
+        """``{"text", "offset", "next_offset"}``."""
+        result: TaskDict = self._json("GET", f"tasks/{task_id}/log", offset=offset)
+        return result
+
+    def result_bytes(self, task_id: str) -> bytes:
+        """The pickled result, exactly as the task produced it (the server never loads it)."""
+        return self.request("GET", f"tasks/{task_id}/result", accept=PICKLE_TYPE)
+
+    def kinds(self) -> builtins.list[dict[str, Any]]:
+        result: builtins.list[dict[str, Any]] = self._json("GET", "kinds")["kinds"]
+        return result
+
+    # -- the kernel executor's side ---------------------------------------------------
+    def claim(self, task_id: str) -> TaskDict:
+        result: TaskDict = self._json("POST", f"tasks/{task_id}/claim")
+        return result
+
+    def progress(self, task_id: str, current: float, total: float | None,
+                 message: str | None) -> None:
+        self._json("POST", f"tasks/{task_id}/progress",
+                   {"current": current, "total": total, "message": message})
+
+    def log_text(self, task_id: str, text: str) -> None:
+        self._json("POST", f"tasks/{task_id}/log", {"text": text})
+
+    def done(self, task_id: str, status: str, preview: Any = None,
+             error: dict[str, Any] | None = None, result: bytes | None = None) -> TaskDict:
+        encoded = None if result is None else base64.b64encode(result).decode()
+        reply: TaskDict = self._json("POST", f"tasks/{task_id}/done", {
+            "status": status, "preview": preview, "error": error, "result": encoded})
+        return reply
+
+    # -- live updates ----------------------------------------------------------------
+    @property
+    def events(self) -> EventStream:
+        """This client's one events websocket, started on first use."""
+        with self._lock:
+            if self._events is None:
+                from .events import EventStream
+
+                self._events = EventStream(self)
+            return self._events
+
+    def watch(self, task_id: str, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(task)`` (in the events thread) on every change of one task,
+        starting with its current record; returns the function that stops it."""
+        return self.events.watch(task_id, callback)
+
+    def watch_all(self, callback: Callback) -> Callable[[], None]:
+        """Call ``callback(task)`` (in the events thread) on every change of any task."""
+        return self.events.watch_all(callback)
+
+    def close(self) -> None:
+        if self._events is not None:
+            self._events.stop()
+
+
+_override: Client | None = None
+_checked: Client | None = None
+_state_lock = threading.Lock()
+
+
+def connect(url: str, token: str) -> Client:
+    """Talk to the server at ``url`` (its base URL, or its ``bgtasks/api/`` URL) from
+    now on, with ``token`` (a Jupyter token, or the server's kernel secret)."""
+    global _override, _checked
+    if "bgtasks/api" not in url:
+        url = url.rstrip("/") + "/bgtasks/api/"
+    # A Jupyter API token is sent with the "token" scheme, the kernel secret with "bgtasks".
+    client = Client(url, token)
+    try:
+        client.request("GET", "tasks", query={"limit": 1})
+    except ServerError as exc:
+        if exc.status in (401, 403):
+            client = Client(url, token, scheme="token")
+            client.request("GET", "tasks", query={"limit": 1})
+        else:
+            raise
+    with _state_lock:
+        old, _override, _checked = _override, client, client
+    if old is not None and old is not client:
+        old.close()
+    return client
+
+
+def get_client() -> Client:
+    """The kernel's client: from :func:`connect`, else from the environment the server
+    gave this kernel. Raises :class:`NoServer` when there is none or it does not answer
+    (checked once: later failures surface on the request that meets them)."""
+    global _checked
+    with _state_lock:
+        if _override is not None:
+            return _override
+        if _checked is not None:
+            return _checked
+    url, token = os.environ.get(ENV_URL), os.environ.get(ENV_TOKEN)
+    if not url or not token:
+        raise NoServer()
+    client = Client(url, token)
+    try:
+        client.request("GET", "tasks", query={"limit": 1})
+    except ServerError as exc:
+        raise NoServer(f"{url} answered {exc.status}: {exc.message}") from None
+    with _state_lock:
+        _checked = client
+    return client

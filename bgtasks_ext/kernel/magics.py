@@ -1,0 +1,263 @@
+"""``%%bgtask``, ``%bgtask EXPR`` and ``%bgtasks``: the notebook's way in.
+
+A magic only turns a cell and its options into one ``POST tasks`` and a widget, then
+gives control back: the task's life is watched by the handle's events thread, which
+also sets the cell's outputs in the user namespace when it ends. Mistakes (a bad
+option, an unpicklable input, no server) print one line to stderr instead of a
+traceback, since the traceback would be of this module, not of the user's code.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.interactiveshell import InteractiveShell
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.display import display
+
+from ..core.errors import BgTasksError
+from ..kinds.code import CodeJob, CodeResult
+from .api import kernel_id, launch
+from .capture import analyze, find_unpicklable, select_inputs
+from .client import Client, TaskDict, get_client
+from .handle import TaskHandle
+
+NO_SCHEDULES = "schedules (--every/--cron) are not available in this version"
+VALUE_OPTIONS = ("--key", "--in", "--out", "--executor", "--scope", "--timeout", "--retries",
+                 "--every", "--cron")
+FLAG_OPTIONS = ("--no-widget", "--help", "-h")
+_OPTION = re.compile(r"""\s*(--?[A-Za-z][\w-]*)(?:(=|\s+)("[^"]*"|'[^']*'|\S+))?""")
+
+
+def _names(text: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; refuses what cannot be a variable name."""
+    if text is None:
+        return None
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if not n.isidentifier()]
+    if bad:
+        raise UsageError(f"not a variable name: {bad[0]!r}")
+    return names
+
+
+def split_expression(line: str) -> tuple[str, str]:
+    """``%bgtask [options] EXPR`` -> ``(options, EXPR)``.
+
+    The expression is kept verbatim (no shell-style splitting of its quotes), so the
+    options are peeled off its front one by one.
+    """
+    pos = 0
+    while True:
+        match = _OPTION.match(line, pos)
+        if match is None or not match.group(1).startswith("--") and match.group(1) != "-h":
+            break
+        option = match.group(1)
+        if option in VALUE_OPTIONS or "=" in (match.group(2) or ""):
+            pos = match.end()
+        else:  # a flag (or an unknown option, left to argparse to refuse)
+            pos = match.start(1) + len(option)
+    return line[:pos].strip(), line[pos:].strip()
+
+
+def _default_name(source: str) -> str:
+    first = next((ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
+    return first if len(first) <= 60 else first[:59] + "…"
+
+
+class _Outputs:
+    """Sets a finished cell's outputs in the user namespace (from the events thread:
+    a plain dict update, no printing) and says so on the widget."""
+
+    def __init__(self, user_ns: dict[str, Any], names: list[str]) -> None:
+        self.user_ns = user_ns
+        self.names = names
+        self.note = ""
+        self.widget: Any = None
+
+    def show(self, widget: Any) -> None:
+        self.widget = widget
+        if self.note:
+            widget.set_note(self.note)
+
+    def __call__(self, handle: TaskHandle, task: TaskDict) -> None:
+        if task.get("state") != "finished":
+            return
+        if task.get("executor") == "kernel":  # it ran in this namespace: nothing to copy
+            got = [n for n in self.names if n in self.user_ns]
+        else:
+            try:
+                result = handle.result_object()
+            except Exception as exc:
+                self._say(f"outputs not set: cannot load the result ({type(exc).__name__}: {exc})")
+                return
+            values = result.outputs if isinstance(result, CodeResult) else {}
+            self.user_ns.update(values)
+            got = sorted(values)
+        self._say(f"outputs set: {', '.join(got)}" if got else "")
+
+    def _say(self, note: str) -> None:
+        self.note = note
+        if self.widget is not None and note:
+            self.widget.set_note(note)
+
+
+@magics_class
+class BgTaskMagics(Magics):
+    """The bgtasks magics (registered by ``%load_ext bgtasks_ext``)."""
+
+    @property
+    def ip(self) -> InteractiveShell:
+        assert self.shell is not None, "the magics are registered on a shell"
+        return self.shell
+
+    @magic_arguments()
+    @argument("name", nargs="*", help="The task's name, one or more words (default: the "
+              "cell's first line).")
+    @argument("--key", help="Singleton key: while a live task has this key, return it instead.")
+    @argument("--in", dest="inputs", metavar="A,B",
+              help="Send only these variables (default: every name the cell reads).")
+    @argument("--out", dest="outputs", metavar="C,D",
+              help="Set only these variables back (default: every name the cell assigns).")
+    @argument("--executor", choices=("process", "kernel", "dask"),
+              help="process (default: a worker process), kernel (a thread in this kernel "
+              "that sees live objects), dask (a Dask cluster).")
+    @argument("--scope", choices=("server", "kernel"),
+              help="kernel: cancel the task when this kernel shuts down or restarts.")
+    @argument("--timeout", type=float, metavar="S", help="Seconds before the task is cancelled.")
+    @argument("--retries", type=int, metavar="N", help="Runs again on failure, up to N times.")
+    @argument("--every", type=float, metavar="S", help="(Schedules: not in this version.)")
+    @argument("--cron", metavar="EXPR", help="(Schedules: not in this version.)")
+    @argument("--no-widget", action="store_true", help="Do not display the task widget.")
+    @argument("-h", "--help", action="store_true", help="Show this help.")
+    @line_cell_magic
+    def bgtask(self, line: str, cell: str | None = None) -> None:
+        """Run the cell in the background and return at once, showing its widget.
+
+        %%bgtask [NAME] [options]   the cell below; its inputs are sent, its outputs
+                                    set here when it finishes
+        %bgtask [options] EXPR      one expression (usually a call)
+
+        Either way ``_`` becomes the task's handle (``_.wait()``, ``_.result()``).
+        """
+        magic = "%bgtask" if cell is None else "%%bgtask"
+        try:
+            if cell is None:
+                options, expr = split_expression(line)
+                args = parse_argstring(self.bgtask, options)
+                if args.name:
+                    raise UsageError(f"unexpected argument {args.name[0]!r}")
+                args.name = _default_name(expr)
+                source = expr
+            else:
+                args = parse_argstring(self.bgtask, line)
+                args.name = " ".join(args.name) or _default_name(cell)
+                source = cell
+            if args.help:
+                print(self.bgtask.__doc__)
+                return
+            if cell is None and not source:
+                raise UsageError("give an expression to run, e.g. %bgtask f(x)")
+            handle = self._launch(args, source, expression=cell is None)
+        except (UsageError, BgTasksError) as exc:
+            _one_line(magic, exc)
+            return
+        except SystemExit:
+            return
+        self.ip.user_ns["_"] = handle
+
+    def _launch(self, args: Any, source: str, *, expression: bool) -> TaskHandle:
+        if args.every is not None or args.cron is not None:
+            raise UsageError(NO_SCHEDULES)
+        executor = args.executor or None
+        shell = self.ip
+        code = shell.transform_cell(source) if executor == "kernel" else source
+        try:
+            reads, writes = analyze(code)
+        except SyntaxError as exc:
+            hint = "" if executor == "kernel" else " (magics and !commands run only with --executor kernel)"
+            raise UsageError(f"the cell is not valid Python: {exc.msg} (line {exc.lineno}){hint}") from None
+        outputs = _names(args.outputs)
+        if outputs is None:
+            outputs = [] if expression else writes
+        job = CodeJob(mode="cell", source=code, outputs=outputs, filename=f"<bgtask {args.name}>")
+        if executor != "kernel":
+            wanted = _names(args.inputs)
+            missing = [n for n in wanted or [] if n not in shell.user_ns]
+            if missing:
+                raise UsageError(f"--in {missing[0]}: no such variable in this kernel")
+            job.inputs = select_inputs(reads if wanted is None else wanted, shell.user_ns,
+                                       shell.user_ns_hidden)
+        setter = _Outputs(shell.user_ns, outputs)
+        try:
+            handle = launch(job, name=args.name or None, key=args.key,
+                            executor=executor, scope=args.scope, timeout=args.timeout,
+                            retries=args.retries, namespace=shell.user_ns, on_finish=setter)
+        except BgTasksError:
+            raise
+        except Exception as exc:  # pickling the job failed: name the input at fault
+            culprit = find_unpicklable(job.inputs)
+            if culprit is None:
+                raise
+            raise culprit from exc
+        if not args.no_widget:
+            display(handle.widget)
+            setter.show(handle.widget)
+        return handle
+
+    @magic_arguments()
+    @argument("action", nargs="?", choices=("attach",), help="attach: show one task's widget.")
+    @argument("id", nargs="?", help="The task id (for attach).")
+    @argument("--all", action="store_true", help="Every task, not only this kernel's.")
+    @argument("-h", "--help", action="store_true", help="Show this help.")
+    @line_magic
+    def bgtasks(self, line: str) -> None:
+        """Show a live table of this kernel's tasks (``--all``: everyone's), or with
+        ``attach ID`` the widget of one task (``_`` becomes its handle)."""
+        try:
+            args = parse_argstring(self.bgtasks, line)
+            if args.help:
+                print(self.bgtasks.__doc__)
+                return
+            client = get_client()
+            if args.action == "attach":
+                if not args.id:
+                    raise UsageError("attach needs a task id: %bgtasks attach ID")
+                handle = TaskHandle(args.id, client)
+                display(handle.widget)
+                self.ip.user_ns["_"] = handle
+                return
+            if args.id:
+                raise UsageError(f"unexpected argument {args.id!r}")
+            display(_table(client, None if args.all else kernel_id()))
+        except (UsageError, BgTasksError) as exc:
+            _one_line("%bgtasks", exc)
+        except SystemExit:
+            return
+
+
+def _table(client: Client, kernel_id: str | None) -> Any:
+    from .widgets import TasksTable
+
+    return TasksTable(client, kernel_id=kernel_id)
+
+
+def _one_line(magic: str, exc: BaseException) -> None:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    print(f"{magic}: {text}", file=sys.stderr)
+
+
+def load_ipython_extension(ip: Any) -> None:
+    ip.register_magics(BgTaskMagics)
+
+
+def unload_ipython_extension(ip: Any) -> None:
+    """Forget the magics (``%unload_ext bgtasks_ext``); running tasks go on."""
+    for kind in ("line", "cell"):
+        table = ip.magics_manager.magics[kind]
+        for name in ("bgtask", "bgtasks"):
+            table.pop(name, None)

@@ -1,0 +1,260 @@
+"""The task widget and the tasks table: thin ipywidgets views over server records.
+
+Behaviour lives in :class:`~.handle.TaskHandle` and the events thread; these classes
+only turn a task record into widget traits. Updates arrive from background threads
+(the events thread, and one ticker thread that advances elapsed/ETA and polls an open
+log), which ipywidgets sends to the frontend whether the kernel is idle or busy. A lock
+per widget keeps those two threads from interleaving one render.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+import time
+import weakref
+from datetime import datetime, timezone
+from typing import Any
+
+import ipywidgets as w
+
+from .client import Client, TaskDict
+from .handle import TERMINAL, TaskHandle
+
+BAR_STYLE = {"pending": "", "running": "info", "cancelling": "warning",
+             "finished": "success", "failed": "danger", "cancelled": "warning"}
+STATE_COLOR = {"pending": "#777", "running": "#1976d2", "cancelling": "#f57c00",
+               "finished": "#388e3c", "failed": "#d32f2f", "cancelled": "#f57c00"}
+LOG_TAIL = 20_000
+"""Characters of log the widget keeps: the panel and REST have the rest."""
+TICK = 1.0
+
+
+def _parse_time(value: Any) -> float | None:
+    if not value:
+        return None
+    try:
+        stamp = datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=timezone.utc)
+    return stamp.timestamp()
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def timing(task: TaskDict, now: float | None = None) -> str:
+    """``elapsed 0:12 · ETA 0:30`` from the record's start/finish times and fraction."""
+    now = time.time() if now is None else now
+    start = _parse_time(task.get("started_at"))
+    if start is None:
+        return "waiting" if task.get("state") == "pending" else ""
+    end = _parse_time(task.get("finished_at")) or now
+    elapsed = max(0.0, end - start)
+    text = f"elapsed {_duration(elapsed)}"
+    fraction = (task.get("progress") or {}).get("fraction")
+    if task.get("state") == "running" and isinstance(fraction, (int, float)) and 0 < fraction < 1:
+        text += f" · ETA {_duration(elapsed * (1 - fraction) / fraction)}"
+    return text
+
+
+class _Ticker:
+    """One daemon thread for all widgets of the kernel: elapsed time moves every
+    second even when no event arrives, and open logs are polled while running."""
+
+    def __init__(self) -> None:
+        self.widgets: weakref.WeakSet[TaskWidget] = weakref.WeakSet()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def add(self, widget: TaskWidget) -> None:
+        with self._lock:
+            self.widgets.add(widget)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="bgtasks-ticker", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            time.sleep(TICK)
+            for widget in list(self.widgets):
+                try:
+                    widget.tick()
+                except Exception:  # noqa: S110 - never print from a background thread
+                    pass
+
+
+_ticker = _Ticker()
+
+
+class TaskWidget(w.VBox):  # type: ignore[misc]
+    """Name, state, progress bar styled by state, message, elapsed/ETA, Cancel, a
+    collapsible live log, the error with its traceback, and a note line."""
+
+    def __init__(self, handle: TaskHandle, **kwargs: Any) -> None:
+        self.handle = handle
+        self._render_lock = threading.RLock()
+        self._log_offset = 0
+        self._log_text = ""
+        self.title = w.HTML()
+        self.state_label = w.HTML()
+        self.timing = w.Label()
+        self.bar = w.FloatProgress(value=0.0, min=0.0, max=1.0, layout=w.Layout(width="40%"))
+        self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="warning",
+                                      tooltip="Stop this task (nothing it already did is undone)",
+                                      layout=w.Layout(width="auto"))
+        self.message = w.Label()
+        self.note = w.Label()
+        self.error = w.HTML(layout=w.Layout(display="none"))
+        self.log_view = w.HTML(value="<pre style='max-height:15em;overflow:auto;margin:0'></pre>")
+        self.log_box = w.Accordion(children=[self.log_view], selected_index=None)
+        self.log_box.set_title(0, "Log")
+        self.cancel_button.on_click(self._on_cancel)
+        self.log_box.observe(self._on_log_toggle, names="selected_index")
+        header = w.HBox([self.title, self.state_label, self.bar, self.timing, self.cancel_button],
+                        layout=w.Layout(align_items="center", gap="0.6em"))
+        super().__init__([header, self.message, self.note, self.error, self.log_box], **kwargs)
+        self.add_class("bgtasks-task")
+        self.render(handle.task)
+        handle.add_listener(self.render)
+        _ticker.add(self)
+
+    # -- rendering ------------------------------------------------------------------------
+    def render(self, task: TaskDict) -> None:
+        """Show ``task`` (called in the events thread on every change)."""
+        with self._render_lock:
+            state = str(task.get("state", ""))
+            name = task.get("name") or task.get("kind") or task.get("id")
+            self.title.value = f"<b>{html.escape(str(name))}</b>"
+            color = STATE_COLOR.get(state, "#777")
+            self.state_label.value = f"<span style='color:{color};font-weight:600'>{state}</span>"
+            progress = task.get("progress") or {}
+            fraction = progress.get("fraction")
+            if isinstance(fraction, (int, float)):
+                self.bar.value = float(fraction)
+            elif state == "finished":
+                self.bar.value = 1.0
+            self.bar.bar_style = BAR_STYLE.get(state, "")
+            self.message.value = self._message(progress)
+            self.timing.value = timing(task)
+            self.cancel_button.disabled = state in TERMINAL or state == "cancelling"
+            error = task.get("error")
+            if error:
+                self.error.value = (
+                    f"<div style='color:#d32f2f'><b>{html.escape(str(error.get('type')))}: "
+                    f"{html.escape(str(error.get('message')))}</b></div>"
+                    f"<pre style='font-size:85%;max-height:20em;overflow:auto'>"
+                    f"{html.escape(str(error.get('traceback') or ''))}</pre>")
+                self.error.layout.display = ""
+            if state in TERMINAL and self.log_box.selected_index is not None:
+                self._poll_log()
+
+    @staticmethod
+    def _message(progress: dict[str, Any]) -> str:
+        current, total = progress.get("current"), progress.get("total")
+        count = ""
+        if isinstance(current, (int, float)) and (current or total):
+            count = f"{current:g}" + (f" / {total:g}" if isinstance(total, (int, float)) else "")
+        parts = [p for p in (count, progress.get("message") or "") if p]
+        return " · ".join(parts)
+
+    def set_note(self, text: str) -> None:
+        """A line under the bar, e.g. ``outputs set: a, b`` (set by the magic)."""
+        with self._render_lock:
+            self.note.value = text
+
+    def tick(self) -> None:
+        task = self.handle.task
+        if task.get("state") in TERMINAL:
+            return
+        with self._render_lock:
+            self.timing.value = timing(task)
+        if self.log_box.selected_index is not None:
+            self._poll_log()
+
+    # -- the log -------------------------------------------------------------------------
+    def _on_log_toggle(self, change: dict[str, Any]) -> None:
+        if change["new"] is not None:
+            self._poll_log()
+
+    def _poll_log(self) -> None:
+        try:
+            chunk = self.handle.client.log(self.handle.id, self._log_offset)
+        except Exception:  # noqa: S110 - the next tick tries again
+            return
+        with self._render_lock:
+            if chunk.get("offset", 0) > self._log_offset:
+                self._log_text = ""  # the head was trimmed by the server's cap
+            self._log_offset = int(chunk.get("next_offset", self._log_offset))
+            if chunk.get("text"):
+                self._log_text = (self._log_text + chunk["text"])[-LOG_TAIL:]
+                self.log_view.value = ("<pre style='max-height:15em;overflow:auto;margin:0'>"
+                                  f"{html.escape(self._log_text)}</pre>")
+
+    # -- actions -------------------------------------------------------------------------
+    def _on_cancel(self, _button: Any) -> None:
+        self.cancel_button.disabled = True
+        try:
+            self.handle.cancel()
+        except Exception as exc:
+            self.message.value = f"cancel failed: {exc}"
+            self.cancel_button.disabled = self.handle.done
+
+
+class TasksTable(w.VBox):  # type: ignore[misc]
+    """A live table of tasks (this kernel's, or all with ``kernel_id=None``), one row
+    per task with a progress bar and a Cancel button."""
+
+    def __init__(self, client: Client, kernel_id: str | None = None, limit: int = 50) -> None:
+        self.client = client
+        self.kernel_id = kernel_id
+        self.rows: dict[str, tuple[w.HBox, w.HTML, w.FloatProgress, w.Label, w.Button]] = {}
+        self._lock = threading.RLock()
+        self._boxes: list[w.HBox] = []
+        super().__init__([])
+        page = client.list(kernel_id=kernel_id, limit=limit)
+        for task in reversed(page.get("tasks", [])):
+            self.update(task)
+        self._unwatch = client.watch_all(self.update)
+
+    def _row(self, task: TaskDict) -> tuple[w.HBox, w.HTML, w.FloatProgress, w.Label, w.Button]:
+        name = w.HTML(layout=w.Layout(width="30%"))
+        bar = w.FloatProgress(min=0.0, max=1.0, layout=w.Layout(width="30%"))
+        state = w.Label(layout=w.Layout(width="20%"))
+        button = w.Button(description="Cancel", icon="stop", layout=w.Layout(width="auto"))
+        task_id = task["id"]
+
+        def cancel(_b: Any) -> None:
+            button.disabled = True
+            try:
+                self.client.cancel(task_id)
+            except Exception:  # noqa: S110 - already ended: the row shows it
+                pass
+
+        button.on_click(cancel)
+        return w.HBox([name, bar, state, button]), name, bar, state, button
+
+    def update(self, task: TaskDict) -> None:
+        if self.kernel_id is not None and (task.get("origin") or {}).get("kernel_id") != self.kernel_id:
+            return
+        with self._lock:
+            row = self.rows.get(task["id"])
+            if row is None:
+                row = self.rows[task["id"]] = self._row(task)
+                self._boxes.insert(0, row[0])  # newest first
+                self.children = tuple(self._boxes)
+            _, name, bar, state, button = row
+            label = task.get("name") or task.get("kind")
+            name.value = f"<b>{html.escape(str(label))}</b> <code>{task['id'][:8]}</code>"
+            fraction = (task.get("progress") or {}).get("fraction")
+            bar.value = float(fraction) if isinstance(fraction, (int, float)) else (
+                1.0 if task.get("state") == "finished" else bar.value)
+            bar.bar_style = BAR_STYLE.get(str(task.get("state")), "")
+            state.value = f"{task.get('state')} {timing(task)}"
+            button.disabled = task.get("state") in TERMINAL

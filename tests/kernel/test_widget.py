@@ -1,0 +1,146 @@
+"""The task widget in a real kernel started by a real server: what its comms carry."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import requests
+
+from tests.kernel.conftest import Kernel
+
+SHOW_COUNT = """
+from bgtasks_ext.kernel.client import get_client
+from bgtasks_ext import attach
+_t = get_client().create(kind="count", params={{"times": {times}, "interval": {interval}}}, executor="thread")
+h = attach(_t["id"])
+h
+"""
+
+
+def show_count(kernel: Kernel, times: int = 20, interval: float = 0.2) -> tuple[str, str]:
+    """Launch a count task in the kernel and display its widget: (task id, bar comm id)."""
+    kernel.execute_ok(SHOW_COUNT.format(times=times, interval=interval))
+    task_id = kernel.eval("h.id")
+    bars = kernel.widgets_of("FloatProgressModel")
+    assert len(bars) == 1, kernel.widgets
+    return task_id, bars[0]
+
+
+def cancel_button(kernel: Kernel) -> str:
+    return next(cid for cid in kernel.widgets_of("ButtonModel")
+                if kernel.widgets[cid].get("description") == "Cancel")
+
+
+def test_progress_moves_while_the_kernel_runs_another_cell(kernel: Kernel) -> None:
+    # Given a count task's widget
+    _, bar = show_count(kernel, times=20, interval=0.2)
+    # When the kernel is busy in another cell for 2 s
+    start = time.monotonic()
+    result = kernel.wait_idle(kernel.execute_async("import time; time.sleep(2)"), timeout=20)
+    end = time.monotonic()
+    assert result.error is None
+    # Then progress updates of the bar arrived during that cell, and they increase
+    values = [st["value"] for at, cid, st in kernel.updates
+              if cid == bar and "value" in st and start <= at <= end]
+    assert len(values) >= 3, values
+    assert values == sorted(values) and values[-1] > values[0]
+
+
+def test_cancel_click_cancels_on_the_server(kernel: Kernel, rest: Callable[..., requests.Response]) -> None:
+    # Given a long count task's widget
+    task_id, bar = show_count(kernel, times=100, interval=0.2)
+    button = cancel_button(kernel)
+    assert kernel.widgets[button]["disabled"] is False
+    # When its Cancel button is clicked
+    kernel.click(button)
+    # Then the server cancels it, the widget says so and the button is disabled
+    deadline = time.monotonic() + 10
+    while rest("GET", f"tasks/{task_id}").json()["state"] != "cancelled":
+        assert time.monotonic() < deadline, "not cancelled on the server"
+        time.sleep(0.1)
+    assert kernel.wait_for(lambda: kernel.widgets[button].get("disabled") is True
+                           and kernel.widgets[bar].get("bar_style") == "warning", 10)
+
+
+def test_finished_style_elapsed_and_log(kernel: Kernel) -> None:
+    # Given a short count task whose log is opened in the widget
+    _, bar = show_count(kernel, times=3, interval=0.1)
+    kernel.execute_ok("h.widget.log_box.selected_index = 0")
+    # When it finishes
+    assert kernel.wait_for(lambda: kernel.widgets[bar].get("bar_style") == "success", 15)
+    # Then the bar is full, the timing says elapsed, and the log shows its output
+    assert kernel.widgets[bar]["value"] == 1.0
+    labels = [st.get("value", "") for st in kernel.widgets.values() if st.get("_model_name") == "LabelModel"]
+    assert any(str(v).startswith("elapsed") for v in labels), labels
+    assert kernel.wait_for(lambda: any("round 3 of 3" in str(st.get("value", ""))
+                                       for st in kernel.widgets.values()), 10)
+
+
+def test_failed_task_shows_error_and_traceback(kernel: Kernel) -> None:
+    # Given a task that fails
+    kernel.execute_ok("""
+from bgtasks_ext import submit
+def boom():
+    raise ValueError("exploded on purpose")
+h = submit(boom, executor="thread")
+h
+""")
+    # Then its widget turns red and shows the error with its traceback
+    bar = kernel.widgets_of("FloatProgressModel")[0]
+    assert kernel.wait_for(lambda: kernel.widgets[bar].get("bar_style") == "danger", 30)
+
+    def shows_error() -> bool:
+        return any("exploded on purpose" in str(st.get("value", "")) and "Traceback" in str(st.get("value", ""))
+                   for st in kernel.widgets.values())
+    assert kernel.wait_for(shows_error, 10)
+
+
+def test_attach_after_a_kernel_restart_shows_the_current_state(kernel: Kernel) -> None:
+    # Given a running count task launched from the kernel
+    task_id, _ = show_count(kernel, times=30, interval=0.2)
+    # When the kernel restarts and the task is attached again
+    kernel.restart()
+    kernel.execute_ok(f"from bgtasks_ext import attach\nh = attach({task_id!r})\nh")
+    # Then the new widget shows the task running, and it keeps moving
+    bars = kernel.widgets_of("FloatProgressModel")
+    assert len(bars) == 1
+    bar = bars[0]
+    first = kernel.widgets[bar]["value"]
+    assert kernel.widgets[bar]["bar_style"] == "info"
+    assert kernel.wait_for(lambda: kernel.widgets[bar]["value"] > first, 10)
+    kernel.execute_ok("h.cancel()")
+
+
+def test_without_a_server_the_message_is_clear(plain_kernel: Kernel) -> None:
+    # Given a kernel with no BGTASKS_* environment
+    # When the API is used
+    result = plain_kernel.execute("from bgtasks_ext import submit\nsubmit(print, 1)")
+    # Then it fails with a message saying what is missing and what to do
+    assert result.error is not None
+    assert result.error["ename"] == "NoServer"
+    assert "no bgtasks server" in result.error["evalue"]
+    assert "bgtasks_ext.connect(url, token)" in result.error["evalue"]
+
+
+
+
+def test_tasks_table_lists_this_kernels_tasks_live(kernel: Kernel) -> None:
+    # Given a task launched from this kernel and a table of this kernel's tasks
+    kernel.execute_ok("""
+from bgtasks_ext import submit
+from bgtasks_ext.kernel.api import kernel_id
+from bgtasks_ext.kernel.client import get_client
+from bgtasks_ext.kernel.widgets import TasksTable
+first = submit(abs, -1, executor="thread", name="first-task")
+first.wait(10)
+table = TasksTable(get_client(), kernel_id=kernel_id())
+table
+""")
+    assert kernel.wait_for(lambda: any("first-task" in str(st.get("value", ""))
+                                       for st in kernel.widgets.values()), 5)
+    # When another task starts from the kernel
+    kernel.execute_ok("second = submit(abs, -2, executor='thread', name='second-task')")
+    # Then a row for it appears without re-running the table's cell
+    assert kernel.wait_for(lambda: any("second-task" in str(st.get("value", ""))
+                                       for st in kernel.widgets.values()), 5)
