@@ -144,6 +144,8 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
             self.message.value = self._message(progress)
             self.timing.value = timing(task)
             self.cancel_button.disabled = state in TERMINAL or state == "cancelling"
+            # A disabled orange button still reads as an action: grey it out.
+            self.cancel_button.button_style = "" if self.cancel_button.disabled else "warning"
             error = task.get("error")
             if error:
                 self.error.value = (
