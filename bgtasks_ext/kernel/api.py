@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 import sys
+import socket
+import uuid
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,7 +32,10 @@ kernel (it may hold objects that cannot be pickled, which is why it runs here)."
 
 def kernel_id() -> str | None:
     """This kernel's id on its server, from its connection file name
-    (``kernel-<id>.json``); None outside a kernel."""
+    (``kernel-<id>.json``, as Jupyter Server names them). A kernel started some other
+    way (nbclient, a console pointed at a server with ``connect()``) gets an id of its
+    own, stable for its process, so its tasks still know where they came from; None
+    outside a kernel."""
     try:
         from ipykernel.connect import get_connection_file
 
@@ -39,7 +44,10 @@ def kernel_id() -> str | None:
         return None
     if name.startswith("kernel-") and name.endswith(".json"):
         return name[len("kernel-"):-len(".json")]
-    return None
+    return _LOCAL_ID
+
+
+_LOCAL_ID = f"local-{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def _user_namespace() -> dict[str, Any] | None:
