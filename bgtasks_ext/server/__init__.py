@@ -1,1 +1,1 @@
-"""The Jupyter server extension: hosts the engine (REST and events come with issue #3)."""
+"""The Jupyter server extension: hosts the engine, serves REST and the events websocket."""
