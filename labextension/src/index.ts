@@ -1,23 +1,119 @@
 /**
  * Entry point of the jupyter-bgtasks JupyterLab extension: it only wires plugins.
- * The "Background Tasks" panel, its model and the REST client arrive in their own
- * modules (issue #5).
+ *
+ * - `jupyter-bgtasks:model`: the task model (events websocket, REST), notifications.
+ * - `jupyter-bgtasks:plugin`: the "Background Tasks" sidebar panel and its commands.
+ * - `jupyter-bgtasks:indicator`: the running-task count in the status bar.
  */
 import {
+  ILayoutRestorer,
   JupyterFrontEnd,
   JupyterFrontEndPlugin
 } from '@jupyterlab/application';
+import { ICommandPalette } from '@jupyterlab/apputils';
+import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { IStatusBar } from '@jupyterlab/statusbar';
 
-/** Plugin id; browser tests look it up with `jupyterapp.hasPlugin`. */
+import { tasksIcon } from './icons';
+import { RunningIndicator } from './indicator';
+import { TasksModel } from './model';
+import { notifyEndings } from './notify';
+import { contentsPath } from './paths';
+import { TasksPanel } from './panel';
+import { TasksApi } from './request';
+import { CommandIDs, IBgTasksModel, PANEL_ID } from './tokens';
+
+/** Plugin id of the panel; browser tests look it up with `jupyterapp.hasPlugin`. */
 export const PLUGIN_ID = 'jupyter-bgtasks:plugin';
 
-const plugin: JupyterFrontEndPlugin<void> = {
-  id: PLUGIN_ID,
-  description: 'Background tasks for Jupyter: panel, indicator and notifications.',
+function openPanel(app: JupyterFrontEnd): void {
+  void app.commands.execute(CommandIDs.openPanel);
+}
+
+const modelPlugin: JupyterFrontEndPlugin<TasksModel> = {
+  id: 'jupyter-bgtasks:model',
+  description: 'The background tasks of this server, kept live; notifications of their ends.',
   autoStart: true,
-  activate: (app: JupyterFrontEnd): void => {
-    console.debug(`${PLUGIN_ID} activated`);
+  provides: IBgTasksModel,
+  activate: (app: JupyterFrontEnd): TasksModel => {
+    const model = new TasksModel({
+      api: new TasksApi(app.serviceManager.serverSettings),
+      storage: window.localStorage,
+      standby: 'when-hidden'
+    });
+    notifyEndings(model, () => openPanel(app));
+    model.start();
+    return model;
   }
 };
 
-export default plugin;
+const panelPlugin: JupyterFrontEndPlugin<void> = {
+  id: PLUGIN_ID,
+  description: 'The "Background Tasks" sidebar panel.',
+  autoStart: true,
+  requires: [IBgTasksModel],
+  optional: [ILayoutRestorer, ICommandPalette],
+  activate: (
+    app: JupyterFrontEnd,
+    model: TasksModel,
+    restorer: ILayoutRestorer | null,
+    palette: ICommandPalette | null
+  ): void => {
+    const panel = new TasksPanel({
+      model,
+      openPath: origin => {
+        const path = contentsPath(origin, PageConfig.getOption('serverRoot'));
+        if (app.commands.hasCommand('docmanager:open')) {
+          void app.commands.execute('docmanager:open', { path });
+        } else {
+          window.open(URLExt.join(PageConfig.getBaseUrl(), 'tree', path));
+        }
+      }
+    });
+    panel.title.icon = tasksIcon;
+    try {
+      app.shell.add(panel, 'left', { rank: 650 });
+    } catch (error) {
+      // A shell without a left area (some Notebook 7 pages): the commands still work.
+      console.warn('jupyter-bgtasks: no left area for the panel', error);
+    }
+    restorer?.add(panel, PANEL_ID);
+
+    app.commands.addCommand(CommandIDs.openPanel, {
+      label: 'Show Background Tasks',
+      icon: tasksIcon,
+      execute: () => app.shell.activateById(PANEL_ID)
+    });
+    app.commands.addCommand(CommandIDs.newTask, {
+      label: 'New Background Task…',
+      execute: () => {
+        app.shell.activateById(PANEL_ID);
+        panel.showNewTask();
+      }
+    });
+    for (const command of [CommandIDs.openPanel, CommandIDs.newTask]) {
+      palette?.addItem({ command, category: 'Background Tasks' });
+    }
+  }
+};
+
+const indicatorPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-bgtasks:indicator',
+  description: 'The count of running background tasks in the status bar.',
+  autoStart: true,
+  requires: [IBgTasksModel],
+  optional: [IStatusBar],
+  activate: (app: JupyterFrontEnd, model: TasksModel, statusBar: IStatusBar | null): void => {
+    if (!statusBar) {
+      return;
+    }
+    const indicator = new RunningIndicator(model, () => openPanel(app));
+    statusBar.registerStatusItem('jupyter-bgtasks:indicator', {
+      item: indicator,
+      align: 'left',
+      rank: 50
+    });
+  }
+};
+
+export default [modelPlugin, panelPlugin, indicatorPlugin];

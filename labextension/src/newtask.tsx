@@ -1,0 +1,188 @@
+/**
+ * "New task": a form generated from the kind's JSON Schema (`GET kinds`) with
+ * JupyterLab's own rjsf `FormComponent`. The server has the last word: a 400's
+ * `{message, field}` is shown beside the field it names.
+ */
+import { FormComponent } from '@jupyterlab/ui-components';
+import type { ErrorSchema } from '@rjsf/utils';
+import validator from '@rjsf/validator-ajv8';
+import * as React from 'react';
+
+import { errorText, TasksModel } from './model';
+import type { IKind, ITask } from './types';
+
+/**
+ * Kinds a browser cannot create: they need a payload only a kernel can send
+ * (`PAYLOAD_KINDS` in bgtasks_ext/server/wire.py).
+ */
+const KERNEL_ONLY_KINDS = new Set(['code']);
+
+/** Server field (`params.times`) → rjsf extra errors, or null for a non-param field. */
+export function paramError(field: string, message: string): ErrorSchema | null {
+  if (!field.startsWith('params.')) {
+    return null;
+  }
+  const path = field.slice('params.'.length).split('.');
+  const root: any = {};
+  let node = root;
+  for (const key of path) {
+    node = node[key] = {};
+  }
+  node.__errors = [message];
+  return root as ErrorSchema;
+}
+
+export function NewTaskForm(props: {
+  model: TasksModel;
+  onCreated: (task: ITask) => void;
+  onClose: () => void;
+}): JSX.Element {
+  const { model } = props;
+  const [kinds, setKinds] = React.useState<IKind[] | null>(null);
+  const [loadError, setLoadError] = React.useState<string | null>(null);
+  const [kindName, setKindName] = React.useState('');
+  const [name, setName] = React.useState('');
+  const [formData, setFormData] = React.useState<any>({});
+  const [fieldErrors, setFieldErrors] = React.useState<{ [f: string]: string }>({});
+  const [extraErrors, setExtraErrors] = React.useState<ErrorSchema | undefined>();
+  const [busy, setBusy] = React.useState(false);
+
+  React.useEffect(() => {
+    model.api.kinds().then(
+      list => {
+        const usable = list.kinds.filter(k => !KERNEL_ONLY_KINDS.has(k.name));
+        setKinds(usable);
+        if (usable.length) {
+          setKindName(usable[0].name);
+        }
+      },
+      error => setLoadError(errorText(error))
+    );
+  }, [model]);
+
+  const kind = kinds?.find(k => k.name === kindName);
+
+  const submit = async (params: any): Promise<void> => {
+    if (!kind) {
+      return;
+    }
+    setBusy(true);
+    setFieldErrors({});
+    setExtraErrors(undefined);
+    try {
+      const task = await model.create({
+        kind: kind.name,
+        params,
+        ...(name.trim() ? { name: name.trim() } : {})
+      });
+      setFormData({});
+      setName('');
+      props.onCreated(task);
+    } catch (error) {
+      const field = (error as { field?: string | null }).field ?? 'form';
+      const message = errorText(error);
+      const extra = paramError(field, message);
+      if (extra) {
+        setExtraErrors(extra);
+      } else {
+        setFieldErrors({ [field in { name: 1, kind: 1 } ? field : 'form']: message });
+      }
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  if (loadError) {
+    return (
+      <div className="jp-BgTasks-newTask jp-BgTasks-message jp-mod-error">
+        Could not read the task kinds: {loadError}
+      </div>
+    );
+  }
+  if (!kinds) {
+    return <div className="jp-BgTasks-newTask jp-BgTasks-message">Loading kinds…</div>;
+  }
+  if (!kinds.length) {
+    return (
+      <div className="jp-BgTasks-newTask jp-BgTasks-message">
+        This server has no kind a browser can start.
+      </div>
+    );
+  }
+
+  return (
+    <div className="jp-BgTasks-newTask" aria-label="New task">
+      <div className="jp-BgTasks-field">
+        <label htmlFor="jp-BgTasks-kind">Kind</label>
+        <select
+          id="jp-BgTasks-kind"
+          className="jp-mod-styled"
+          value={kindName}
+          onChange={e => {
+            setKindName(e.target.value);
+            setFormData({});
+            setExtraErrors(undefined);
+            setFieldErrors({});
+          }}
+        >
+          {kinds.map(k => (
+            <option key={k.name} value={k.name}>
+              {k.title || k.name}
+            </option>
+          ))}
+        </select>
+        {fieldErrors.kind ? <div className="jp-BgTasks-fieldError">{fieldErrors.kind}</div> : null}
+      </div>
+      <div className="jp-BgTasks-field">
+        <label htmlFor="jp-BgTasks-name">Name (optional)</label>
+        <input
+          id="jp-BgTasks-name"
+          className="jp-mod-styled"
+          value={name}
+          placeholder={kind?.title || kindName}
+          onChange={e => setName(e.target.value)}
+        />
+        {fieldErrors.name ? (
+          <div className="jp-BgTasks-fieldError" data-field="name">
+            {fieldErrors.name}
+          </div>
+        ) : null}
+      </div>
+      {kind ? (
+        <FormComponent
+          key={kind.name}
+          schema={kind.schema as any}
+          formData={formData}
+          validator={validator as any}
+          extraErrors={extraErrors}
+          showErrorList={false}
+          onChange={e => setFormData(e.formData)}
+          onSubmit={e => void submit(e.formData ?? {})}
+          uiSchema={{ 'ui:title': '', 'ui:description': kind.description }}
+        >
+          {fieldErrors.form ? (
+            <div className="jp-BgTasks-fieldError" data-field="form">
+              {fieldErrors.form}
+            </div>
+          ) : null}
+          <div className="jp-BgTasks-formButtons">
+            <button
+              type="button"
+              className="jp-Button jp-mod-styled jp-mod-reject"
+              onClick={props.onClose}
+            >
+              Close
+            </button>
+            <button
+              type="submit"
+              className="jp-Button jp-mod-styled jp-mod-accept"
+              disabled={busy}
+            >
+              {busy ? 'Starting…' : 'Run task'}
+            </button>
+          </div>
+        </FormComponent>
+      ) : null}
+    </div>
+  );
+}

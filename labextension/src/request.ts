@@ -1,0 +1,140 @@
+/**
+ * The REST client: every route under `{base_url}bgtasks/api/`, through JupyterLab's
+ * `ServerConnection` (its token, cookies and XSRF header, as for any core service).
+ */
+import { URLExt } from '@jupyterlab/coreutils';
+import { ServerConnection } from '@jupyterlab/services';
+
+import type {
+  ICreateTask,
+  IErrorReply,
+  IKindList,
+  IListQuery,
+  ILog,
+  ITask,
+  ITaskPage
+} from './types';
+
+/** Path of the REST API under the server's base URL. */
+export const API_PATH = 'bgtasks/api';
+
+/** A refused request: `status` is the HTTP code, `field` the culprit of a 400. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly field: string | null = null
+  ) {
+    super(message);
+    this.name = 'ApiError';
+  }
+}
+
+/** What the model and the views need from the server; tests supply their own. */
+export interface ITasksApi {
+  list(query: IListQuery): Promise<ITaskPage>;
+  get(id: string): Promise<ITask>;
+  create(body: ICreateTask): Promise<ITask>;
+  cancel(id: string): Promise<ITask>;
+  remove(id: string): Promise<ITask | null>;
+  log(id: string, offset: number): Promise<ILog>;
+  kinds(): Promise<IKindList>;
+  /** The URL of the events websocket, with the token when the server wants it there. */
+  eventsUrl(): string;
+  /** Open a websocket the way JupyterLab opens its own. */
+  openSocket(url: string): WebSocket;
+}
+
+/** {@link ITasksApi} over `ServerConnection`. */
+export class TasksApi implements ITasksApi {
+  constructor(
+    readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
+  ) {}
+
+  list(query: IListQuery): Promise<ITaskPage> {
+    const search = new URLSearchParams();
+    for (const [key, value] of Object.entries(query)) {
+      if (value !== undefined && value !== null && value !== '') {
+        search.set(key, String(value));
+      }
+    }
+    const qs = search.toString();
+    return this.request<ITaskPage>(`tasks${qs ? `?${qs}` : ''}`);
+  }
+
+  get(id: string): Promise<ITask> {
+    return this.request<ITask>(`tasks/${encodeURIComponent(id)}`);
+  }
+
+  create(body: ICreateTask): Promise<ITask> {
+    return this.request<ITask>('tasks', {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+  }
+
+  cancel(id: string): Promise<ITask> {
+    return this.request<ITask>(`tasks/${encodeURIComponent(id)}/cancel`, {
+      method: 'POST'
+    });
+  }
+
+  remove(id: string): Promise<ITask | null> {
+    return this.request<ITask | null>(`tasks/${encodeURIComponent(id)}`, {
+      method: 'DELETE'
+    });
+  }
+
+  log(id: string, offset: number): Promise<ILog> {
+    return this.request<ILog>(
+      `tasks/${encodeURIComponent(id)}/log?offset=${Math.max(0, offset)}`
+    );
+  }
+
+  kinds(): Promise<IKindList> {
+    return this.request<IKindList>('kinds');
+  }
+
+  eventsUrl(): string {
+    // As JupyterLab does for kernels and terminals: the token goes in the query only
+    // when the settings say the server wants it there (cookies carry it otherwise).
+    let url = URLExt.join(this.settings.wsUrl, API_PATH, 'events');
+    const token = this.settings.token;
+    if (this.settings.appendToken && token) {
+      url += `?token=${encodeURIComponent(token)}`;
+    }
+    return url;
+  }
+
+  openSocket(url: string): WebSocket {
+    return new this.settings.WebSocket(url);
+  }
+
+  private async request<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const url = URLExt.join(this.settings.baseUrl, API_PATH, path);
+    let response: Response;
+    try {
+      response = await ServerConnection.makeRequest(url, init, this.settings);
+    } catch (error) {
+      throw new ApiError(0, `The server is unreachable: ${String(error)}`);
+    }
+    const text = await response.text();
+    let data: any = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = null;
+      }
+    }
+    if (!response.ok) {
+      const reply = (data ?? {}) as IErrorReply;
+      throw new ApiError(
+        response.status,
+        reply.message || response.statusText || `HTTP ${response.status}`,
+        reply.field ?? null
+      );
+    }
+    return data as T;
+  }
+}
