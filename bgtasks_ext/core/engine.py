@@ -105,7 +105,7 @@ class Engine:
         self._timers_by_task: dict[str, list[Timer]] = {}
         self._cancel_reason: dict[str, str] = {}
         self._persisted_at: dict[str, float] = {}
-        self._unstored: set[str] = set()
+        self._unstored: dict[str, Task] = {}
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
         self._listeners: list[Listener] = []
         self._seq = 0
@@ -220,7 +220,7 @@ class Engine:
 
     def get(self, task_id: str) -> Task:
         with self._lock:
-            task = self._live.get(task_id)
+            task = self._live.get(task_id) or self._unstored.get(task_id)
         if task is None:
             task = self.store.get(task_id)
         if task is None:
@@ -228,14 +228,14 @@ class Engine:
         return task
 
     def get_live(self, task_id: str) -> Task | None:
-        """The task if it is live (memory only: never touches the store)."""
-        return self._live.get(task_id)
+        """The task if it is live or just ended (memory only: never touches the store)."""
+        return self._live.get(task_id) or self._unstored.get(task_id)
 
     def list(self, flt: TaskFilter = TaskFilter(), limit: int = 100, cursor: str | None = None) -> Page:
         """A page of stored tasks, newest first, with live tasks shown as they are now."""
         page = self.store.list(flt, limit, cursor)
         with self._lock:
-            tasks = [self._live.get(t.id, t) for t in page.tasks]
+            tasks = [self._live.get(t.id) or self._unstored.get(t.id) or t for t in page.tasks]
         return Page([t for t in tasks if flt.matches(t)], page.next_cursor)
 
     def cancel(self, task_id: str) -> Task:
@@ -283,19 +283,32 @@ class Engine:
             while task_id in self._live or task_id in self._unstored:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
-                    raise TimeoutError(f"task {task_id} still {self._live[task_id].state.value}")
+                    raise TimeoutError(f"task {task_id} has not ended and been stored yet")
                 self._ended.wait(left)
         return self.get(task_id)
 
     def read_log(self, task_id: str, offset: int = 0, limit: int | None = None) -> LogChunk:
         self.get(task_id)
+        self._await_stored(task_id)
         return self.store.read_log(task_id, offset, limit)
+
+    def _await_stored(self, task_id: str, timeout: float = 30.0) -> None:
+        """A task's end is announced before its batch commits: whoever reads its log or
+        result on hearing of it must see everything it wrote, so wait for the commit."""
+        deadline = time.monotonic() + timeout
+        with self._ended:
+            while task_id in self._unstored:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"task {task_id} was not stored in {timeout:g} s")
+                self._ended.wait(left)
 
     def result_payload(self, task_id: str) -> bytes | None:
         """The pickled result (opaque bytes: the server never loads them)."""
         task = self.get(task_id)
         if task.state is not State.FINISHED:
             raise Conflict(f"task {task_id} is {task.state.value}, not finished")
+        self._await_stored(task_id)
         payload = self.store.get_blob(task_id, "result")
         # A None result is not stored (most tasks return nothing): hand out its pickle.
         return _PICKLED_NONE if payload is None else payload
@@ -456,7 +469,7 @@ class Engine:
             timer.cancel()
         self._cancel_reason.pop(new.id, None)
         self._persisted_at.pop(new.id, None)
-        self._unstored.add(new.id)
+        self._unstored[new.id] = new
         ops: list[Op] = [PutTask(new)]
         if result is not None and result not in _NONE_PICKLES:
             ops.append(PutBlob(new.id, "result", result))
@@ -479,7 +492,8 @@ class Engine:
         stored = [task_id for what, task_id in notes if what == _STORED]
         if stored:
             with self._ended:
-                self._unstored.difference_update(stored)
+                for task_id in stored:
+                    self._unstored.pop(task_id, None)
                 self._ended.notify_all()
         if not self._running or self._stopping:
             return

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -327,3 +328,42 @@ def test_a_none_result_is_served_without_being_stored(engine: Engine) -> None:
     task = engine.wait(engine.submit(TaskSpec("noop")).id, 10)
     assert engine.store.get_blob(task.id, "result") is None
     assert cloudpickle.loads(engine.result_payload(task.id)) is None
+
+
+class SlowStore(MemoryStore):
+    """A real in-memory store whose commits take a while, as a busy disk's do."""
+
+    def write(self, ops):  # type: ignore[no-untyped-def]
+        time.sleep(0.2)
+        super().write(ops)
+
+
+def test_readers_woken_by_the_end_event_see_the_full_record() -> None:
+    # Given an engine whose store commits slowly
+    eng = make_engine(SlowStore())
+    eng.start()
+    try:
+        seen: dict[str, object] = {}
+
+        def on_event(event: TaskEvent) -> None:
+            if event.change == "state" and event.task.state is State.FINISHED:
+                # When a listener reacts to "finished" (as the events websocket's clients do),
+                # reading in another thread, right away
+                def read() -> None:
+                    seen["state"] = eng.get(event.task.id).state
+                    seen["result"] = cloudpickle.loads(eng.result_payload(event.task.id))
+                    seen["log"] = eng.read_log(event.task.id).text
+
+                threading.Thread(target=read).start()
+
+        eng.subscribe(on_event)
+        task = eng.submit(TaskSpec("talk", {"lines": 2}))
+        eng.wait(task.id, 10)
+        deadline = time.monotonic() + 10
+        while len(seen) < 3:
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        # Then they see the final state, the real result and the whole log
+        assert seen == {"state": State.FINISHED, "result": 2, "log": "line 0\nline 1\n"}
+    finally:
+        eng.stop()
