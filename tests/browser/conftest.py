@@ -4,7 +4,10 @@ Fixtures for every module in this folder:
 
 - ``lab_server``: one ``jupyter lab`` for the whole folder, on loopback, with a known token,
   temp config/data/runtime/settings/workspace dirs and a temp ``root_dir`` for notebooks.
-  Its log is written to ``tests/artifacts/lab-server.log``.
+  Its log is written to ``tests/artifacts/lab-server.log``. It loads the extra kinds of
+  ``kinds/`` (``boom``: fails with a traceback), see ``TEST_KINDS``.
+- ``run_jupyter(base, module, app_class, log_name, home)``: the same for any Jupyter app
+  (``test_notebook7.py`` runs ``python -m notebook`` with it, for its own module).
 - ``browser``: one headless Debian Chromium for the whole folder.
 - ``page``: a fresh browser context and page per test; on failure a screenshot lands in
   ``tests/artifacts/``. ``page_errors`` collects the page's uncaught JS errors.
@@ -30,6 +33,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +42,9 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 HERE = Path(__file__).resolve().parent
+# Extra kinds for the servers (``boom``: fails with a traceback); on their PYTHONPATH.
+TEST_KINDS_DIR = HERE / "kinds"
+TEST_KINDS = ["bgtasks_browser_kinds:boom"]
 ARTIFACTS = HERE.parent / "artifacts"
 CHROMIUM = "/usr/bin/chromium"
 # Without the networking flags Chromium keeps trying to reach Google, which this
@@ -125,23 +132,23 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _wait_until_ready(server: LabServer) -> None:
+def _wait_until_ready(server: LabServer, home: str = "lab") -> None:
     deadline = time.monotonic() + SERVER_START_TIMEOUT
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise RuntimeError(
-                f"jupyter lab exited with {server.process.returncode} before it was ready:\n"
+                f"the server exited with {server.process.returncode} before it was ready:\n"
                 + server.log()
             )
         try:
             server.api("GET", "api/status")
-            with urllib.request.urlopen(server.lab_url(), timeout=10) as response:
+            with urllib.request.urlopen(server.lab_url(home), timeout=10) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass
         time.sleep(0.2)
-    raise RuntimeError(f"jupyter lab not ready after {SERVER_START_TIMEOUT} s:\n" + server.log())
+    raise RuntimeError(f"the server was not ready after {SERVER_START_TIMEOUT} s:\n" + server.log())
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -159,9 +166,13 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
         pass
 
 
-@pytest.fixture(scope="package")
-def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    base = tmp_path_factory.mktemp("lab")
+@contextmanager
+def run_jupyter(
+    base: Path, module: str, app_class: str, log_name: str, home: str = "lab"
+) -> Iterator[LabServer]:
+    """Run ``python -m <module>`` (``jupyterlab`` or ``notebook``) on loopback with a known
+    token, temp config/data/runtime/settings/workspace dirs and a temp ``root_dir``; its
+    log goes to ``tests/artifacts/<log_name>``. Ready once ``<home>`` answers 200."""
     root_dir = base / "root"
     settings_dir = base / "settings"
     notification_settings = settings_dir / "@jupyterlab" / "apputils-extension"
@@ -172,7 +183,7 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         json.dumps({"fetchNews": "false"})
     )
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log_path = ARTIFACTS / "lab-server.log"
+    log_path = ARTIFACTS / log_name
     port = _free_port()
     token = os.urandom(16).hex()
 
@@ -186,22 +197,26 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         "JUPYTER_RUNTIME_DIR": str(base / "runtime"),
         "IPYTHONDIR": str(base / "ipython"),
         "PYTHONUNBUFFERED": "1",
+        "PYTHONPATH": os.pathsep.join(
+            p for p in (str(TEST_KINDS_DIR), os.environ.get("PYTHONPATH")) if p
+        ),
     }
     cmd = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        module,
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--IdentityProvider.token={token}",
         f"--ServerApp.root_dir={root_dir}",
-        f"--LabApp.user_settings_dir={settings_dir}",
-        f"--LabApp.workspaces_dir={base / 'workspaces'}",
+        f"--{app_class}.user_settings_dir={settings_dir}",
+        f"--{app_class}.workspaces_dir={base / 'workspaces'}",
         "--LabApp.news_url=None",
         "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-        "--LabApp.expose_app_in_browser=True",
+        f"--{app_class}.expose_app_in_browser=True",
+        *(f"--BgTasks.extra_kinds={ref}" for ref in TEST_KINDS),
     ]
     if os.geteuid() == 0:
         cmd.append("--allow-root")
@@ -224,10 +239,18 @@ def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
         process=process,
     )
     try:
-        _wait_until_ready(server)
+        _wait_until_ready(server, home)
         yield server
     finally:
         _stop(process)
+
+
+@pytest.fixture(scope="package")
+def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with run_jupyter(
+        tmp_path_factory.mktemp("lab"), "jupyterlab", "LabApp", "lab-server.log"
+    ) as server:
+        yield server
 
 
 # -- the browser ------------------------------------------------------------------------------

@@ -1,0 +1,85 @@
+"""The "Background Tasks" panel in Notebook 7 (SPEC §6: "Works in JupyterLab 4 and
+Notebook 7"): in the tree view and in the notebook view, with a task submitted over REST
+showing as a live row. Its own server (``python -m notebook``), for this module only."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import LabServer, run_jupyter
+from .test_panel import API, PANEL, _notebook, open_panel, row, wait_progress, wait_state
+
+
+@pytest.fixture(scope="module")
+def nb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    with run_jupyter(
+        tmp_path_factory.mktemp("nb7"), "notebook", "JupyterNotebookApp",
+        "notebook-server.log", home="tree",
+    ) as server:
+        yield server
+
+
+def open_app(page: Page, server: LabServer, path: str) -> None:
+    page.goto(server.lab_url(path))
+    page.wait_for_function("() => window.jupyterapp !== undefined")
+    page.evaluate(
+        "async () => { await window.jupyterapp.started; await window.jupyterapp.restored; }"
+    )
+
+
+@pytest.mark.parametrize("view", ["tree", "notebook"])
+def test_the_panel_shows_a_rest_task_in_notebook_7(
+    view: str,
+    page: Page,
+    nb_server: LabServer,
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    # Notebook 7.6.5 itself throws "Cannot read properties of undefined (reading 'schema')"
+    # from notebook_core while loading settings, with or without this extension: only
+    # errors thrown from our code fail the test.
+    stacks: list[str] = []
+    page.on("pageerror", lambda error: stacks.append(error.stack or str(error)))
+
+    # Given Notebook 7's tree view, or a notebook open in its notebook view
+    if view == "notebook":
+        (nb_server.root_dir / "nb7.ipynb").write_text(_notebook(["1 + 1"]))
+        open_app(page, nb_server, "notebooks/nb7.ipynb")
+        expect(page.locator(".jp-Notebook")).to_be_visible(timeout=20_000)
+    else:
+        open_app(page, nb_server, "tree")
+    assert page.evaluate("() => window.jupyterapp.name") == "Jupyter Notebook"
+    assert page.evaluate("() => window.jupyterapp.hasPlugin('jupyter-bgtasks:plugin')")
+
+    # When the panel is opened (the command, as from the palette or the View menu)
+    panel = open_panel(page)
+    # Then it sits in the shell's left area
+    assert page.evaluate(
+        "id => Array.from(window.jupyterapp.shell.widgets('left')).some(w => w.id === id)",
+        PANEL.removeprefix("#"),
+    )
+
+    # When a task is submitted over REST
+    task = nb_server.api(
+        "POST", f"{API}tasks",
+        {"kind": "count", "name": f"nb7 {view}", "params": {"times": 30, "interval": 0.2}},
+    )
+
+    # Then its row shows, running, with a moving bar
+    the_row = row(panel, task["id"])
+    expect(the_row).to_be_visible(timeout=10_000)
+    expect(the_row.locator(".jp-BgTasks-name")).to_have_text(f"nb7 {view}")
+    expect(the_row).to_have_attribute("data-state", "running", timeout=10_000)
+    first = wait_progress(the_row, 0)
+    assert 0 < first < wait_progress(the_row, first) < 1
+    screenshot(page, f"notebook7_{view}_panel")
+
+    nb_server.api("POST", f"{API}tasks/{task['id']}/cancel")
+    wait_state(nb_server, task["id"], {"cancelled"})
+    expect(the_row).to_have_count(0, timeout=10_000)
+    ours = [stack for stack in stacks if "bgtasks" in stack.lower()]
+    assert ours == [], ours
+    assert all("notebook_core" in stack for stack in stacks), stacks
