@@ -3,7 +3,8 @@
  *
  * - `jupyter-bgtasks:model`: the task model (events websocket, REST), notifications.
  * - `jupyter-bgtasks:plugin`: the "Background Tasks" sidebar panel and its commands.
- * - `jupyter-bgtasks:indicator`: the running-task count in the status bar.
+ * - `jupyter-bgtasks:indicator`: the running-task count in the status bar (JupyterLab), or
+ *   in the top area where there is no status bar (Notebook 7).
  */
 import {
   ILayoutRestorer,
@@ -97,22 +98,37 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
+/** Rank in the top area: after Notebook 7's logo (0) and its top-bar toolbar (900, which
+ * holds the kernel logo), so the count sits at the bar's right end. */
+const TOP_RANK = 1000;
+
 const indicatorPlugin: JupyterFrontEndPlugin<void> = {
   id: 'jupyter-bgtasks:indicator',
-  description: 'The count of running background tasks in the status bar.',
+  description:
+    'The count of running background tasks: in the status bar, or in the top area of ' +
+    'shells without one (Notebook 7).',
   autoStart: true,
   requires: [IBgTasksModel],
   optional: [IStatusBar],
   activate: (app: JupyterFrontEnd, model: TasksModel, statusBar: IStatusBar | null): void => {
-    if (!statusBar) {
+    const indicator = new RunningIndicator(model, () => openPanel(app));
+    if (statusBar) {
+      statusBar.registerStatusItem('jupyter-bgtasks:indicator', {
+        item: indicator,
+        align: 'left',
+        rank: 50
+      });
       return;
     }
-    const indicator = new RunningIndicator(model, () => openPanel(app));
-    statusBar.registerStatusItem('jupyter-bgtasks:indicator', {
-      item: indicator,
-      align: 'left',
-      rank: 50
-    });
+    // No status bar (Notebook 7): the top area, styled for it (`jp-mod-top`).
+    indicator.id = 'jp-bgtasks-top-indicator';
+    indicator.addClass('jp-mod-top');
+    try {
+      app.shell.add(indicator, 'top', { rank: TOP_RANK });
+    } catch (error) {
+      console.warn('jupyter-bgtasks: no status bar nor top area for the indicator', error);
+      indicator.dispose();
+    }
   }
 };
 

@@ -1,4 +1,4 @@
-/** The status bar item: how many tasks are running; a click opens the panel. */
+/** How many tasks are running, for the status bar or the top area; a click opens the panel. */
 import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
