@@ -14,7 +14,7 @@ from playwright.sync_api import Page, expect
 
 from .conftest import LabServer, run_jupyter
 from .test_panel import API, PANEL, _notebook, open_panel, row, wait_progress, wait_state
-from .test_panel_dark import CONTRAST
+from .test_panel_themes import CONTRAST
 
 
 @pytest.fixture(scope="module")
