@@ -13,7 +13,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .conftest import LabServer, run_jupyter
-from .test_panel import API, PANEL, _notebook, open_panel, row, wait_progress, wait_state
+from .helpers import API, PANEL, notebook_json, open_panel, row, wait_progress, wait_state
 from .test_panel_themes import CONTRAST
 
 
@@ -49,7 +49,7 @@ def test_the_panel_shows_a_rest_task_in_notebook_7(
 
     # Given Notebook 7's tree view, or a notebook open in its notebook view
     if view == "notebook":
-        (nb_server.root_dir / "nb7.ipynb").write_text(_notebook(["1 + 1"]))
+        (nb_server.root_dir / "nb7.ipynb").write_text(notebook_json(["1 + 1"]))
         open_app(page, nb_server, "notebooks/nb7.ipynb")
         expect(page.locator(".jp-Notebook")).to_be_visible(timeout=20_000)
     else:
@@ -103,7 +103,7 @@ def test_the_top_bar_counts_running_tasks_and_opens_the_panel_in_notebook_7(
 
     # Given Notebook 7 (no status bar), in its tree view or its notebook view
     if view == "notebook":
-        (nb_server.root_dir / "nb7_top.ipynb").write_text(_notebook(["2 + 2"]))
+        (nb_server.root_dir / "nb7_top.ipynb").write_text(notebook_json(["2 + 2"]))
         open_app(page, nb_server, "notebooks/nb7_top.ipynb")
         expect(page.locator(".jp-Notebook")).to_be_visible(timeout=20_000)
         # the kernel's logo joins the top bar once the notebook has loaded

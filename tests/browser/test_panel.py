@@ -3,61 +3,18 @@ status bar count, and a task launched by ``%%bgtask`` from a notebook in the bro
 
 from __future__ import annotations
 
-import json
-import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Page, expect
+
+from .helpers import (
+    API, notebook_json, open_panel, progress_value, row, show_tab, wait_progress, wait_state,
+)
 
 if TYPE_CHECKING:
     from .conftest import LabServer
-
-API = "bgtasks/api/"
-PANEL = "#jp-bgtasks-panel"
-
-
-def open_panel(page: Page) -> Locator:
-    page.evaluate("() => window.jupyterapp.commands.execute('bgtasks:open-panel')")
-    panel = page.locator(PANEL)
-    expect(panel).to_be_visible()
-    expect(panel.locator(".jp-BgTasks-connection")).to_have_attribute(
-        "data-status", "live", timeout=15_000
-    )
-    return panel
-
-
-def show_tab(panel: Locator, tab: str) -> None:
-    panel.locator(f'.jp-BgTasks-tab[data-tab="{tab}"]').click()
-    expect(panel.locator(f'.jp-BgTasks-list[data-tab="{tab}"]')).to_be_visible()
-
-
-def row(panel: Locator, task_id: str) -> Locator:
-    return panel.locator(f'.jp-BgTasks-row[data-task-id="{task_id}"]')
-
-
-def progress_value(row_: Locator) -> float:
-    return float(row_.locator("progress").evaluate("el => el.position >= 0 ? el.value : -1"))
-
-
-def wait_progress(row_: Locator, above: float, timeout: float = 10) -> float:
-    """The row's bar value once it is above ``above`` (-1: indeterminate)."""
-    deadline = time.monotonic() + timeout
-    while (value := progress_value(row_)) <= above:
-        assert time.monotonic() < deadline, f"progress stuck at {value}"
-        time.sleep(0.05)
-    return value
-
-
-def wait_state(server: LabServer, task_id: str, states: set[str], timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        task = server.api("GET", f"{API}tasks/{task_id}")
-        if task["state"] in states:
-            return task
-        time.sleep(0.1)
-    raise AssertionError(f"{task_id} still {task['state']}, not in {states}")
 
 
 def test_a_rest_task_shows_live_progress_and_cancel_moves_it_to_failed(
@@ -172,20 +129,6 @@ def test_the_new_task_form_runs_a_task_to_finished(
     assert page_errors == []
 
 
-def _notebook(cells: list[str]) -> str:
-    return json.dumps({
-        "cells": [
-            {"cell_type": "code", "execution_count": None, "id": f"c{i}", "metadata": {},
-             "outputs": [], "source": source}
-            for i, source in enumerate(cells)
-        ],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                    "name": "python3"}},
-        "nbformat": 4,
-        "nbformat_minor": 5,
-    })
-
-
 def test_a_bgtask_cell_shows_its_widget_and_its_row_in_the_panel(
     lab_page: Page,
     lab_server: LabServer,
@@ -193,7 +136,7 @@ def test_a_bgtask_cell_shows_its_widget_and_its_row_in_the_panel(
     screenshot: Callable[[Page, str], Path],
 ) -> None:
     # Given a notebook whose cell runs in the background with %%bgtask
-    (lab_server.root_dir / "bg.ipynb").write_text(_notebook([
+    (lab_server.root_dir / "bg.ipynb").write_text(notebook_json([
         "%load_ext bgtasks_ext",
         "%%bgtask notebook counter\nimport time\nfrom bgtasks_ext import progress\n"
         "for i in range(40):\n    progress(i + 1, total=40, message=f'step {i + 1}')\n"

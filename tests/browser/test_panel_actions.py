@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, expect
 
-from .test_panel import API, PANEL, open_panel, row, show_tab, wait_state
+from .helpers import API, PANEL, open_panel, row, show_tab, wait_state
 
 if TYPE_CHECKING:
     from .conftest import LabServer

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, expect
 
-from .test_panel import API, open_panel, row, wait_progress, wait_state
+from .helpers import API, open_panel, row, wait_progress, wait_state
 
 if TYPE_CHECKING:
     from .conftest import LabServer
