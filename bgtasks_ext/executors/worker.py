@@ -19,11 +19,15 @@ Three threads:
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import fcntl
 import os
 import queue
 import signal
 import socket
 import sys
+import termios
 import threading
 import time
 from typing import Any
@@ -45,6 +49,8 @@ LOG_CHUNK = 64 * 1024
 """Characters of buffered log text that are sent without waiting for the interval."""
 
 _Job = tuple[protocol.Message, "bytes | None", threading.Event]
+
+_libc_fflush = ctypes.CDLL(ctypes.util.find_library("c") or None).fflush
 
 
 class _Sink:
@@ -111,6 +117,8 @@ class Worker:
         self.current: tuple[_Sink, TaskContext] | None = None
         self.busy = threading.Event()
         self.home = os.getcwd()
+        self.real_out = 1
+        self.pipe_r = -1
 
     def send(self, msg: protocol.Message, data: bytes | None = None) -> None:
         entered = self.guard.enter()
@@ -170,9 +178,58 @@ class Worker:
             if self.current is not None:
                 self.busy.set()
 
+    # -- fd capture thread ----------------------------------------------------------
+    def capture_fds(self) -> None:
+        """Point fds 1 and 2 at a pipe, so what a task's C code or child processes write
+        (``os.system``, a compiled library's ``printf``) reaches its log too; what is
+        written while no task runs goes on to the worker's real stdout."""
+        r, w = os.pipe()
+        self.real_out = os.dup(1)
+        self.pipe_r = r
+        os.dup2(w, 1)
+        os.dup2(w, 2)
+        os.close(w)
+        threading.Thread(target=self.fd_loop, name="bgtasks-fds", daemon=True).start()
+
+    def fd_loop(self) -> None:
+        while True:
+            try:
+                data = os.read(self.pipe_r, 65536)
+            except OSError:
+                return
+            if not data:
+                return
+            current = self.current
+            if current is not None:
+                current[0].log(data.decode("utf-8", "replace"))
+            else:
+                try:
+                    os.write(self.real_out, data)
+                except OSError:
+                    pass
+
+    def drain_fds(self, timeout: float = 0.05) -> None:
+        """At a task's end: flush C stdio and wait (briefly) until the fd thread has
+        read everything written so far, so none of it is charged to the next task."""
+        try:
+            _libc_fflush(None)
+        except Exception:  # noqa: S110 - no libc (another platform): nothing buffered there
+            pass
+        deadline = time.monotonic() + timeout
+        buf = bytearray(4)
+        while time.monotonic() < deadline:
+            try:
+                fcntl.ioctl(self.pipe_r, termios.FIONREAD, buf)
+            except OSError:
+                return
+            if int.from_bytes(buf, sys.byteorder) == 0:
+                return
+            time.sleep(0.002)
+
     # -- main thread --------------------------------------------------------------
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, self.guard.on_sigterm)
+        self.capture_fds()
         capture.install()
         threading.Thread(target=self.read_loop, name="bgtasks-reader", daemon=True).start()
         threading.Thread(target=self.flush_loop, name="bgtasks-flusher", daemon=True).start()
@@ -215,6 +272,9 @@ class Worker:
             status = "failed"
             error = _error_json(exc)
         finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            self.drain_fds()
             # Under flush_lock: once this returns, the flusher cannot send anything
             # of this task after its done message.
             with self.flush_lock:

@@ -101,3 +101,10 @@ def report_then_block(ctx: TaskContext) -> None:
     ctx.progress(2, 10, "almost")  # within the flush interval: coalesced away for now
     print("hello")
     time.sleep(1000)
+
+
+def shell_echo(text: str = "from the shell") -> int:
+    """Output that bypasses sys.stdout: a child process writing to fd 1 and 2."""
+    import os
+
+    return os.system(f"echo {text}; echo {text} on stderr 1>&2")

@@ -193,6 +193,20 @@ def test_print_output_lands_in_the_log_in_a_few_chunks(make: Any) -> None:
     assert len(rec.logs["p"]) < 50
 
 
+def test_output_of_child_processes_and_c_code_lands_in_the_log(make: Any) -> None:
+    # Given a task whose output bypasses sys.stdout (a shell writing to fds 1 and 2)
+    ex, rec = make(workers=1)
+    ex.submit(job("s", "shell_echo", text="hello-fd"))
+    assert rec.wait_done("s").status == "finished"
+    # Then both lines are in its log
+    text = "".join(rec.logs["s"])
+    assert "hello-fd\n" in text and "hello-fd on stderr\n" in text
+    # And a later task's log does not get any of it
+    ex.submit(job("t", "printer", lines=1))
+    assert rec.wait_done("t").status == "finished"
+    assert "hello-fd" not in "".join(rec.logs["t"])
+
+
 def test_progress_and_log_left_unsent_arrive_while_the_task_blocks(make: Any) -> None:
     # Given a task whose last progress and print were held back by coalescing, and
     # which then blocks for long
