@@ -33,7 +33,7 @@ import time
 from typing import Any
 
 # Pre-import what nearly every task needs, so that no job pays for it.
-import cloudpickle
+import cloudpickle  # noqa: F401 - pre-imported: tasks and payloads need it
 import pydantic  # noqa: F401
 
 import bgtasks_ext  # noqa: F401
@@ -41,7 +41,7 @@ from bgtasks_ext.core import capture
 from bgtasks_ext.core.context import FLUSH_INTERVAL, TaskContext, bind
 from bgtasks_ext.core.errors import TaskCancelled
 from bgtasks_ext.core.kinds import kind_for_ref
-from bgtasks_ext.core.results import error_from, preview
+from bgtasks_ext.core.results import dump_result, error_from, preview
 from bgtasks_ext.executors import protocol
 from bgtasks_ext.executors.signals import SigtermGuard, die_with_parent
 
@@ -288,7 +288,7 @@ class Worker:
         shown: Any = None
         if status == "finished":
             try:
-                data = cloudpickle.dumps(value)
+                data = dump_result(value)
                 shown = preview(value)
             except BaseException as exc:
                 status = "failed"

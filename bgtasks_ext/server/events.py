@@ -37,7 +37,7 @@ from tornado.websocket import WebSocketHandler
 from ..core.engine import Engine
 from ..core.models import TaskEvent
 from .event_client import Client, Msg, frame_of
-from .handlers import AUTH_RESOURCE, BgTasksHandler
+from .handlers import AUTH_RESOURCE, kernel_secret_ok
 
 CLOSE_GOING_AWAY = 1001
 
@@ -191,7 +191,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
 
     async def prepare(self, *args: Any, **kwargs: Any) -> None:
         # The same check as the REST routes, so the secret opens the same doors.
-        if BgTasksHandler._kernel_secret_ok(self):  # type: ignore[arg-type]
+        if kernel_secret_ok(self):
             CallContext.set(CallContext.JUPYTER_HANDLER, self)
             if not self.check_host():
                 raise web.HTTPError(403)

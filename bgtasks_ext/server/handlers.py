@@ -45,6 +45,19 @@ KERNEL_AUTH_SCHEME = "bgtasks"
 T = TypeVar("T")
 
 
+def kernel_secret_ok(handler: web.RequestHandler) -> bool:
+    """Whether the request carries this server's kernel secret (``Authorization: bgtasks
+    <secret>``). Shared by the REST handlers and the events websocket."""
+    header = handler.request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    secret: str = handler.settings.get("bgtasks_kernel_secret") or ""
+    return (
+        bool(secret)
+        and scheme.lower() == KERNEL_AUTH_SCHEME
+        and hmac.compare_digest(value.strip().encode(), secret.encode())
+    )
+
+
 class BgTasksHandler(APIHandler):
     """Base of every route: the engine, the kernel secret, the error map."""
 
@@ -61,14 +74,7 @@ class BgTasksHandler(APIHandler):
 
     # -- auth: the per-server kernel secret opens these routes and nothing else ------
     def _kernel_secret_ok(self) -> bool:
-        header = self.request.headers.get("Authorization", "")
-        scheme, _, value = header.partition(" ")
-        secret: str = self.settings.get("bgtasks_kernel_secret") or ""
-        return (
-            bool(secret)
-            and scheme.lower() == KERNEL_AUTH_SCHEME
-            and hmac.compare_digest(value.strip().encode(), secret.encode())
-        )
+        return kernel_secret_ok(self)
 
     async def prepare(self) -> None:  # type: ignore[override]
         if self._kernel_secret_ok():
