@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import done, report  # noqa: E402
 
 from bgtasks_ext.core.engine import Engine, EngineConfig  # noqa: E402
-from bgtasks_ext.core.kinds import KindRegistry  # noqa: E402
 from bgtasks_ext.core.models import TaskSpec  # noqa: E402
+from bgtasks_ext.core.registry import KindRegistry  # noqa: E402
 from bgtasks_ext.executors.thread import ThreadExecutor  # noqa: E402
 from bgtasks_ext.store.sqlite import SQLiteStore  # noqa: E402
 

@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:
 
 from _common import done, p50, report  # noqa: E402
 
-from bgtasks_ext.executors.base import Job, Outcome  # noqa: E402
+from bgtasks_ext.core.ports import Job, Outcome  # noqa: E402
 from bgtasks_ext.executors.process import ProcessExecutor  # noqa: E402
 
 # Kinds: workers import this file as the module ``bench_process_executor`` (the

@@ -22,8 +22,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import done, report  # noqa: E402
 
 from bgtasks_ext.core.models import Progress, Task, new_id  # noqa: E402
+from bgtasks_ext.core.ports import PutTask  # noqa: E402
 from bgtasks_ext.core.states import State  # noqa: E402
-from bgtasks_ext.store.base import PutTask  # noqa: E402
 from bgtasks_ext.store.sqlite import SQLiteStore  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
 

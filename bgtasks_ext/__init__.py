@@ -15,7 +15,7 @@ from typing import Any
 from ._version import __version__
 from .core.context import cancelled, progress, track
 from .core.errors import BgTasksError, TaskCancelled
-from .core.kinds import kind
+from .core.registry import kind
 
 __all__ = [
     "BgTasksError",

@@ -3,8 +3,9 @@
 Live (non-terminal) tasks are held in memory under one lock; every change goes
 through :meth:`Engine._change`, which checks the transition table, queues the
 write for the batching :class:`~.writer.Writer` and tells listeners, in order.
-Executors report back through the :class:`~..executors.base.ExecutorCallbacks`
-methods (``claim``, ``progress``, ``log``, ``done``) from any thread.
+Executors report back through the :class:`~.ports.ExecutorCallbacks`
+methods (``claim``, ``progress``, ``log``, ``done``) from any thread; how an attempt's
+end becomes the task's next state is decided by :mod:`.policy`, for every path.
 
 The engine is plain threads so it can be driven from anywhere; the server bridges
 it to asyncio with :meth:`asubmit` and thread-safe listeners.
@@ -12,19 +13,16 @@ it to asyncio with :meth:`asubmit` and thread-safe listeners.
 
 from __future__ import annotations
 
-import asyncio
 import builtins
 import logging
 import pickle
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from ..executors.base import Executor, Job, Outcome
-from ..store.base import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
+from . import policy
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
-from .kinds import KindRegistry, default_registry
 from .models import (
     LogChunk,
     Page,
@@ -37,7 +35,8 @@ from .models import (
     TaskSpec,
     new_id,
 )
-from .recovery import INTERRUPTED, recover
+from .ports import AppendLog, DeleteTask, Executor, Job, Op, Outcome, OutcomeStatus, Prune, PutBlob, PutTask, Store
+from .registry import KindDef, KindRegistry
 from .states import State, advance
 from .timers import Timer, Timers
 from .writer import Writer
@@ -95,7 +94,7 @@ class Engine:
             )
         self.store = store
         self.executors = dict(executors)
-        self.kinds = kinds if kinds is not None else default_registry()
+        self.kinds = kinds if kinds is not None else KindRegistry.from_entry_points()
         self.config = config
         self._clock = clock
         self._lock = threading.RLock()
@@ -103,7 +102,6 @@ class Engine:
         self._live: dict[str, Task] = {}
         self._keys: dict[str, str] = {}
         self._timers_by_task: dict[str, list[Timer]] = {}
-        self._cancel_reason: dict[str, str] = {}
         self._persisted_at: dict[str, float] = {}
         self._unstored: dict[str, Task] = {}
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
@@ -123,7 +121,8 @@ class Engine:
         self._timers = Timers(self._clock)
         for executor in self.executors.values():
             executor.start(self)
-        ops, pending = recover(self.store.live(), self._clock())
+        changed, pending = policy.recover(self.store.live(), self._clock())
+        ops: list[Op] = [PutTask(task) for task in changed]
         ops.append(Prune(self.config.keep, self._prune_before()))
         fut = self._writer.put(ops, durable=True)
         assert fut is not None
@@ -145,9 +144,10 @@ class Engine:
             executor.shutdown(grace)
         with self._lock:
             self._running = False
+            now = self._clock()
             for task in list(self._live.values()):
                 if task.state in (State.RUNNING, State.CANCELLING):
-                    self._interrupt(task, INTERRUPTED)
+                    self._apply(policy.interrupted(task, now))
         assert self._timers is not None and self._writer is not None
         self._timers.close()
         self._writer.close()
@@ -249,16 +249,25 @@ class Engine:
                 raise InvalidTransition(stored.state.value, State.CANCELLED.value)
             if task.state is State.CANCELLING:
                 return task
-            self._cancel_reason.setdefault(task_id, "cancelled")
             if task.state is State.PENDING:
-                task = self._end(task, State.CANCELLED)
-            else:
-                task = self._change(task, State.CANCELLING)
-                # A safety net for an executor that never reports back.
-                self._timer(task_id, grace * 3 + 5, self._force_cancelled, task_id, task.attempt)
+                return self._end(task, State.CANCELLED, cancel_reason=policy.BY_USER)
+            task = self._change(task, State.CANCELLING, cancel_reason=policy.BY_USER)
+            self._safety_net(task)
         # Outside the lock: executors take their own locks and call back into ours.
         self.executors[task.executor].cancel(task_id, grace)
         return task
+
+    def interrupt(self, task_id: str, message: str) -> Task | None:
+        """The place a running task ran in went away under it (its kernel died): end the
+        attempt as an interrupted one (:func:`.policy.interrupted`: a cancel under way
+        completes, else a failure with reason ``interrupted``, retried while retries
+        remain). A pending task is left alone. Returns the new record, ``None`` when
+        the task is not live."""
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is None or task.state is State.PENDING:
+                return None
+            return self._apply(policy.interrupted(task, self._clock(), message))
 
     def delete(self, task_id: str) -> Task | None:
         """Pending/running: cancel (returns the task). Terminal: remove it from history
@@ -356,22 +365,10 @@ class Engine:
             task = self._live.get(task_id)
             if task is None or task.state not in (State.RUNNING, State.CANCELLING):
                 return  # already ended (forced cancel, stop) — a late report changes nothing
-            # A task that returns after cancel was asked for stopped early on purpose
-            # (it saw cancelled()): its result is partial, so it counts as cancelled.
-            if outcome.status == "finished" and task.state is State.RUNNING:
-                self._end(task, State.FINISHED, result=outcome.result, result_preview=outcome.preview)
-            elif outcome.status in ("cancelled", "finished"):
-                reason = self._cancel_reason.get(task_id)
-                if reason == "timeout":
-                    self._fail(task, TaskError(
-                        "TimeoutError", f"timed out after {task.timeout:g} s", reason="timeout"))
-                elif self._stopping and reason is None:
-                    # Stopped by a server shutdown, not by anyone's request.
-                    self._interrupt(task, INTERRUPTED)
-                else:
-                    self._end(task, State.CANCELLED)
-            else:
-                self._fail(task, outcome.error or TaskError("Error", "the task failed"))
+            now = self._clock()
+            new = policy.after_attempt(task, outcome, now, stopping=self._stopping,
+                                       retry_at=now + self._backoff(task.attempt))
+            self._apply(new, outcome.result if new.state is State.FINISHED else None)
 
     # -- internals -----------------------------------------------------------------
     def _enqueue(self, spec: TaskSpec, asynchronous: bool) -> tuple[Task, Any]:
@@ -405,6 +402,7 @@ class Engine:
         executor = spec.executor or self.config.default_executor
         if executor not in self.executors:
             raise InvalidInput("executor", f"{executor!r} is not one of {sorted(self.executors)}")
+        self._check_placement(spec, kdef, executor)
         timeout = spec.timeout if spec.timeout is not None else self.config.default_timeout
         if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
             raise InvalidInput("timeout", "must be a number of seconds above 0")
@@ -437,6 +435,19 @@ class Engine:
             has_payload=spec.payload is not None,
         )
 
+    def _check_placement(self, spec: TaskSpec, kdef: KindDef, executor: str) -> None:
+        """The rules of where a task can run, for every caller (REST, kernels, Python)."""
+        if self.executors[executor].in_kernel:
+            if not spec.origin.kernel_id:
+                raise InvalidInput("executor", f"{executor!r} needs origin.kernel_id: the kernel "
+                                   "that will run the task")
+            if spec.retries:
+                raise InvalidInput("retries", f"a task of the {executor!r} executor runs once: "
+                                   "its kernel cannot run it again")
+        elif kdef.needs_payload and spec.payload is None:
+            raise InvalidInput("payload", f"a {kdef.name!r} task needs a payload (sent by "
+                               "%%bgtask or bgtasks_ext.submit)")
+
     def _check_running(self) -> None:
         if not self._running or self._stopping:
             raise EngineClosed()
@@ -451,36 +462,53 @@ class Engine:
                 log.exception("task event listener failed")
 
     def _change(self, task: Task, state: State, **fields: Any) -> Task:
-        """Apply one allowed state change to a live task: store it and tell listeners."""
-        new = task.evolve(state=advance(task.state, state), **fields)
+        """Apply one allowed, non-terminal state change to a live task."""
+        return self._apply(task.evolve(state=advance(task.state, state), **fields))
+
+    def _end(self, task: Task, state: State, **fields: Any) -> Task:
+        """Move a live task to a terminal state."""
+        return self._apply(task.evolve(state=advance(task.state, state),
+                                       finished_at=self._clock(), **fields))
+
+    def _apply(self, new: Task, result: bytes | None = None) -> Task:
+        """Make ``new`` (a live task's next record, its state already checked by
+        :func:`.states.advance`) the truth: store it, tell listeners, and keep the live
+        set, timers and waiters in step. The one place a record's change lands."""
+        if new.terminal:
+            self._forget(new.id)
+            if new.key is not None and self._keys.get(new.key) == new.id:
+                del self._keys[new.key]
+            self._unstored[new.id] = new
+            ops: list[Op] = [PutTask(new)]
+            if result is not None and result not in _NONE_PICKLES:
+                ops.append(PutBlob(new.id, "result", result))
+            self._ended_since_prune += 1
+            if self._ended_since_prune >= self.config.prune_every:
+                self._ended_since_prune = 0
+                ops.append(Prune(self.config.keep, self._prune_before()))
+            assert self._writer is not None
+            self._writer.put(ops, note=(_STORED, new.id))
+            self._emit("state", new)
+            return new
+        old = self._live.get(new.id)
+        retried = new.state is State.PENDING and old is not None and old.attempt != new.attempt
+        if retried:
+            self._forget(new.id)  # the last attempt's timers; the task stays live
         self._live[new.id] = new
         assert self._writer is not None
         self._writer.put([PutTask(new)])
         self._emit("state", new)
+        if retried and self._running and not self._stopping:
+            self._timer(new.id, max(0.0, (new.run_on or 0) - self._clock()),
+                        self._dispatch, new.id, new.attempt)
         return new
 
-    def _end(self, task: Task, state: State, result: bytes | None = None, **fields: Any) -> Task:
-        """Move a live task to a terminal state; waiters wake once it is stored."""
-        new = task.evolve(state=advance(task.state, state), finished_at=self._clock(), **fields)
-        self._live.pop(new.id, None)
-        if new.key is not None and self._keys.get(new.key) == new.id:
-            del self._keys[new.key]
-        for timer in self._timers_by_task.pop(new.id, ()):
+    def _forget(self, task_id: str) -> None:
+        """Drop a task's timers and per-attempt bookkeeping (it ended, or is retried)."""
+        self._live.pop(task_id, None)
+        for timer in self._timers_by_task.pop(task_id, ()):
             timer.cancel()
-        self._cancel_reason.pop(new.id, None)
-        self._persisted_at.pop(new.id, None)
-        self._unstored[new.id] = new
-        ops: list[Op] = [PutTask(new)]
-        if result is not None and result not in _NONE_PICKLES:
-            ops.append(PutBlob(new.id, "result", result))
-        self._ended_since_prune += 1
-        if self._ended_since_prune >= self.config.prune_every:
-            self._ended_since_prune = 0
-            ops.append(Prune(self.config.keep, self._prune_before()))
-        assert self._writer is not None
-        self._writer.put(ops, note=(_STORED, new.id))
-        self._emit("state", new)
-        return new
+        self._persisted_at.pop(task_id, None)
 
     def _after_commit(self, notes: builtins.list[tuple[str, str]]) -> None:
         """On the writer thread, once per committed batch: start the tasks whose first
@@ -502,43 +530,12 @@ class Engine:
             if what == _STORED:
                 continue
             task = self._live.get(task_id)
-            if task is None or task.state is not State.PENDING:
-                continue
-            delay = (task.run_on or 0) - now
-            if delay > 0:
-                self._timer(task_id, delay, self._dispatch, task_id, task.attempt)
-                continue
-            executor, job, needs_payload = self._job(task)
-            if needs_payload:
-                job = replace(job, payload=self.store.get_blob(task_id, "input"))
-            executor.submit(job)
+            if task is not None and task.state is State.PENDING:
+                self._start_or_wait(task, now)
 
-    def _fail(self, task: Task, error: TaskError) -> None:
-        """Fail an attempt: retry after a back-off while retries remain, else end failed."""
-        if task.attempt <= task.retries and not self._stopping:
-            delay = min(self.config.retry_backoff * 2 ** (task.attempt - 1), self.config.retry_backoff_max)
-            for timer in self._timers_by_task.pop(task.id, ()):
-                timer.cancel()
-            self._cancel_reason.pop(task.id, None)
-            retry = self._change(
-                task, State.PENDING, attempt=task.attempt + 1, error=error,
-                run_on=self._clock() + delay, started_at=None,
-            )
-            self._timer(task.id, delay, self._dispatch, task.id, retry.attempt)
-            return
-        self._end(task, State.FAILED, error=error)
-
-    def _interrupt(self, task: Task, message: str) -> None:
-        """The server stopped under a running task: re-queue it for the next start while
-        it has retries left, else fail it as ``interrupted`` (a requested cancel wins)."""
-        if task.state is State.CANCELLING and self._cancel_reason.get(task.id) == "cancelled":
-            self._end(task, State.CANCELLED)
-            return
-        error = TaskError("Interrupted", message, reason="interrupted")
-        if task.state is State.RUNNING and task.attempt <= task.retries:
-            self._change(task, State.PENDING, attempt=task.attempt + 1, error=error, started_at=None)
-            return
-        self._end(task, State.FAILED, error=error)
+    def _backoff(self, attempt: int) -> float:
+        """Seconds before retry number ``attempt`` runs (exponential, capped)."""
+        return min(self.config.retry_backoff * 2 ** (attempt - 1), self.config.retry_backoff_max)
 
     def _adopt(self, task: Task) -> None:
         """Take a recovered pending task back into the live set and schedule it; fail it
@@ -561,32 +558,34 @@ class Engine:
             task = self._live.get(task_id)
             if task is None or task.state is not State.PENDING or not self._running:
                 return
-            delay = (task.run_on or 0) - self._clock()
-            if delay > 0:
-                self._timer(task_id, delay, self._dispatch, task_id, task.attempt)
-                return
-        self._dispatch(task_id, task.attempt)
+        self._start_or_wait(task, self._clock())
 
     def _dispatch(self, task_id: str, attempt: int) -> None:
+        """A timer's due: start the task if it is still that pending attempt."""
         with self._lock:
             task = self._live.get(task_id)
             if task is None or task.state is not State.PENDING or task.attempt != attempt:
                 return
             if not self._running or self._stopping:
                 return
-            executor, job, needs_payload = self._job(task)
-        if needs_payload:
-            job = replace(job, payload=self.store.get_blob(task_id, "input"))
-        executor.submit(job)
+        self._hand_off(task)
 
-    def _job(self, task: Task) -> tuple[Executor, Job, bool]:
-        """The executor and job for a pending task; the payload is read (off the lock)
-        by the caller when the flag says there is one."""
-        job = Job(
+    def _start_or_wait(self, task: Task, now: float) -> None:
+        delay = (task.run_on or 0) - now
+        if delay > 0:
+            self._timer(task.id, delay, self._dispatch, task.id, task.attempt)
+        else:
+            self._hand_off(task)
+
+    def _hand_off(self, task: Task) -> None:
+        """Give a pending task's job to its executor (off the lock: the payload is read
+        from the store, and the executor's ``claim`` is the check that counts)."""
+        payload = self.store.get_blob(task.id, "input") if task.has_payload else None
+        self.executors[task.executor].submit(Job(
             task_id=task.id, kind=task.kind, ref=self.kinds.get(task.kind).ref,
-            params=task.params, python=task.python, cwd=task.cwd, attempt=task.attempt,
-        )
-        return self.executors[task.executor], job, task.has_payload
+            params=task.params, payload=payload, python=task.python, cwd=task.cwd,
+            attempt=task.attempt,
+        ))
 
     def _timer(self, task_id: str, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         assert self._timers is not None
@@ -599,18 +598,21 @@ class Engine:
             task = self._live.get(task_id)
             if task is None or task.attempt != attempt or task.state is not State.RUNNING:
                 return
-            self._cancel_reason[task_id] = "timeout"
-            self._change(task, State.CANCELLING)
-            grace = self.config.cancel_grace
-            self._timer(task_id, grace * 3 + 5, self._force_cancelled, task_id, attempt)
-        self.executors[task.executor].cancel(task_id, grace)
+            task = self._change(task, State.CANCELLING, cancel_reason=policy.BY_TIMEOUT)
+            self._safety_net(task)
+        self.executors[task.executor].cancel(task_id, self.config.cancel_grace)
+
+    def _safety_net(self, task: Task) -> None:
+        """An executor that never confirms a cancel is overruled: after its two grace
+        periods (cooperative, then the signal) and a margin, the task ends anyway."""
+        self._timer(task.id, self.config.cancel_grace * 3 + 5, self._force_cancelled, task.id, task.attempt)
 
     def _force_cancelled(self, task_id: str, attempt: int) -> None:
         with self._lock:
             task = self._live.get(task_id)
             if task is not None and task.attempt == attempt and task.state is State.CANCELLING:
                 log.warning("executor %s never confirmed cancel of %s", task.executor, task_id)
-                self.done(task_id, Outcome("cancelled"))
+                self.done(task_id, Outcome(OutcomeStatus.CANCELLED))
 
     def _prune_before(self) -> float | None:
         return None if self.config.max_age is None else self._clock() - self.config.max_age

@@ -137,6 +137,10 @@ class Task:
     python: str | None = None
     cwd: str | None = None
     has_payload: bool = False
+    cancel_reason: str | None = None
+    """Why a ``cancelling`` task is being stopped (``cancelled``: a user asked;
+    ``timeout``), stored so that a start after a crash ends it as a stop would
+    (:mod:`.policy`). Not part of the wire form."""
 
     @property
     def category(self) -> Category:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import pickle
 import traceback as tb
 from typing import Any
@@ -18,14 +19,19 @@ REPR_LIMIT = 200
 
 def preview(value: Any) -> Any:
     """The value itself when it is JSON-native and small, else a truncated ``repr``;
-    an object with a ``__bgtask_preview__()`` method previews itself."""
+    an object with a ``__bgtask_preview__()`` method previews itself. Always strict JSON
+    (no ``NaN``): it is served as it is."""
     custom = getattr(type(value), "__bgtask_preview__", None)
     if custom is not None:
         try:
-            return custom(value)
-        except Exception:
+            shown = custom(value)
+            json.dumps(shown, allow_nan=False)  # it goes into strict JSON replies
+            return shown
+        except Exception:  # noqa: S110 - fall back to the generic preview below
             pass
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if value is None or isinstance(value, (bool, int, str)) or (
+        isinstance(value, float) and math.isfinite(value)
+    ):
         if not isinstance(value, str) or len(value) <= PREVIEW_LIMIT:
             return value
     else:

@@ -52,6 +52,8 @@ class Category(str, Enum):
 
 
 _TERMINAL = frozenset({State.FINISHED, State.FAILED, State.CANCELLED})
+TERMINAL_NAMES = frozenset(s.value for s in _TERMINAL)
+"""The terminal states as they are on the wire, for clients that hold JSON records."""
 
 _CATEGORY = {
     State.PENDING: Category.PENDING,

@@ -15,8 +15,8 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Any, Callable, Sequence, Union
 
-from ..store.base import Op, PutTask, Store
 from .errors import EngineClosed
+from .ports import Op, PutTask, Store
 
 log = logging.getLogger(__name__)
 

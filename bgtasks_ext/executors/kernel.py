@@ -20,11 +20,12 @@ from __future__ import annotations
 import threading
 
 from ..core.errors import Conflict
-from .base import Executor, ExecutorCallbacks, Job, Outcome
+from ..core.ports import Executor, ExecutorCallbacks, Job, Outcome
 
 
 class KernelExecutor(Executor):
     name = "kernel"
+    in_kernel = True
 
     def __init__(self) -> None:
         self._callbacks: ExecutorCallbacks | None = None

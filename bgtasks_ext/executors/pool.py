@@ -11,8 +11,8 @@ import time
 from collections import deque
 from typing import Mapping, Sequence
 
-from .base import Job
-from .handle import WorkerHandle
+from ..core.ports import Job
+from .worker_handle import WorkerHandle
 
 START_FAILURES = 3
 """Workers of one interpreter that may die before saying ``ready``, in a row, before

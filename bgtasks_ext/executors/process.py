@@ -24,7 +24,7 @@ import sys
 import threading
 from typing import Mapping, Sequence
 
-from .base import Executor, ExecutorCallbacks, Job
+from ..core.ports import Executor, ExecutorCallbacks, Job
 from .mailbox import Mailbox
 from .supervisor import Supervisor
 

@@ -41,6 +41,14 @@ class SigtermGuard:
         self.armed = False
         raise TaskCancelled("terminated")
 
+    def __enter__(self) -> SigtermGuard:
+        """Arm: the task's code starts (the ``window`` of ``run_attempt``)."""
+        self.armed = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.armed = False
+
     def enter(self) -> bool:
         """Start a critical section (main thread only; nested calls are no-ops).
         Returns whether this call started it, for :meth:`leave`."""

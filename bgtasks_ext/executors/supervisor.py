@@ -18,11 +18,11 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..core.models import TaskError
+from ..core.ports import ExecutorCallbacks, Job, Outcome, OutcomeStatus
 from . import protocol
-from .base import ExecutorCallbacks, Job, Outcome
-from .handle import WorkerHandle
 from .mailbox import Mailbox
 from .pool import Pool, worker_env
+from .worker_handle import WorkerHandle
 
 log = logging.getLogger(__name__)
 
@@ -164,7 +164,7 @@ class Supervisor:
                 except (TypeError, ValueError) as exc:
                     if self._call(self.callbacks.claim, job.task_id):
                         err = TaskError(type(exc).__name__, f"parameters are not JSON: {exc}", reason="input")
-                        self._call(self.callbacks.done, job.task_id, Outcome("failed", error=err))
+                        self._call(self.callbacks.done, job.task_id, Outcome(OutcomeStatus.FAILED, error=err))
                     continue
                 if not self._call(self.callbacks.claim, job.task_id):
                     continue
@@ -245,7 +245,7 @@ class Supervisor:
             self._call(self.callbacks.log, job.task_id, msg["text"])
         elif op == "done":
             outcome = Outcome(
-                status=msg["status"], result=data, preview=msg.get("preview"),
+                status=OutcomeStatus(msg["status"]), result=data, preview=msg.get("preview"),
                 error=TaskError.from_json(msg.get("error")),
             )
             self._finish(w, outcome)
@@ -282,9 +282,9 @@ class Supervisor:
         how = w.describe_exit()
         if w.job is not None:
             if w.cancelling:
-                outcome = Outcome("cancelled")
+                outcome = Outcome(OutcomeStatus.CANCELLED)
             else:
-                outcome = Outcome("failed", error=TaskError("WorkerDied", how, reason="worker_died"))
+                outcome = Outcome(OutcomeStatus.FAILED, error=TaskError("WorkerDied", how, reason="worker_died"))
             self._finish(w, outcome)
         if not was_ready and not w.retiring and not self._closing:
             error = w.start_error or f"a worker for {pool.python} died while starting: {how}"
@@ -315,7 +315,7 @@ class Supervisor:
                 self._queued.discard(job.task_id)
                 if self._call(self.callbacks.claim, job.task_id):
                     err = TaskError("WorkerStartFailed", error, reason="worker_died")
-                    self._call(self.callbacks.done, job.task_id, Outcome("failed", error=err))
+                    self._call(self.callbacks.done, job.task_id, Outcome(OutcomeStatus.FAILED, error=err))
 
     def _wants_refill(self) -> None:
         self._refill = True

@@ -10,20 +10,17 @@ whatever it still does is ignored.
 
 from __future__ import annotations
 
-import ctypes
 import queue
 import threading
-from typing import Any
 
-from ..core import capture
-from ..core.context import TaskContext, bind
-from ..core.errors import TaskCancelled
-from ..core.kinds import kind_for_ref
-from ..core.results import dump_result, error_from, preview
-from .base import Executor, ExecutorCallbacks, Job, Outcome
+from ..core import output
+from ..core.attempt import run_attempt, run_kind
+from ..core.context import TaskContext
+from ..core.interrupt import CodeWindow
+from ..core.ports import Executor, ExecutorCallbacks, Job, Outcome, OutcomeStatus
 
 
-class _Sink:
+class _CallbackSink:
     __slots__ = ("task_id", "callbacks")
 
     def __init__(self, task_id: str, callbacks: ExecutorCallbacks) -> None:
@@ -38,12 +35,13 @@ class _Sink:
 
 
 class _Running:
-    __slots__ = ("ctx", "thread", "abandoned", "timers")
+    __slots__ = ("ctx", "thread", "abandoned", "timers", "window")
 
     def __init__(self, ctx: TaskContext, thread: threading.Thread) -> None:
         self.ctx = ctx
         self.thread = thread
         self.abandoned = False
+        self.window = CodeWindow()
         self.timers: list[threading.Timer] = []
 
 
@@ -64,7 +62,7 @@ class ThreadExecutor(Executor):
 
     def start(self, callbacks: ExecutorCallbacks) -> None:
         self._callbacks = callbacks
-        capture.install()
+        output.install()
         for _ in range(self.workers):
             self._spawn_thread()
 
@@ -120,19 +118,12 @@ class ThreadExecutor(Executor):
     def _run(self, job: Job, me: threading.Thread) -> bool:
         assert self._callbacks is not None
         ctx = TaskContext(
-            job.task_id, _Sink(job.task_id, self._callbacks), job.params, job.attempt,
+            job.task_id, _CallbackSink(job.task_id, self._callbacks), job.params, job.attempt,
             payload=job.payload,
         )
         running = _Running(ctx, me)
         self._running[job.task_id] = running
-        capture.install()  # again: something (a test runner, a kernel) may have swapped sys.stdout
-        prev = bind(ctx)
-        try:
-            outcome = _execute(job, ctx)
-        except TaskCancelled:  # the async exception landed after the kind returned
-            outcome = Outcome("cancelled")
-        finally:
-            bind(prev)
+        outcome = run_attempt(ctx, run_kind, job.ref, ctx, window=running.window)
         with self._lock:
             for timer in running.timers:
                 timer.cancel()
@@ -143,14 +134,9 @@ class ThreadExecutor(Executor):
         return True
 
     def _interrupt(self, task_id: str, running: _Running) -> None:
-        with self._lock:
-            if self._running.get(task_id) is not running:
-                return
-            ident = running.thread.ident
-        if ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(ident), ctypes.py_object(TaskCancelled)
-            )
+        # Only while the task's own code runs in its thread: a thread that moved on
+        # (or a new thread reusing the ident) is never hit.
+        running.window.interrupt()
 
     def _abandon(self, task_id: str, running: _Running) -> None:
         with self._lock:
@@ -162,21 +148,4 @@ class ThreadExecutor(Executor):
             if not self._closed:
                 self._spawn_thread()
         assert self._callbacks is not None
-        self._callbacks.done(task_id, Outcome("cancelled"))
-
-
-def _execute(job: Job, ctx: TaskContext) -> Outcome:
-    try:
-        value: Any = kind_for_ref(job.ref).run(ctx)
-    except TaskCancelled:
-        ctx.flush()
-        return Outcome("cancelled")
-    except Exception as exc:
-        ctx.flush()
-        return Outcome("failed", error=error_from(exc))
-    ctx.flush()
-    try:
-        result = dump_result(value)
-    except Exception as exc:
-        return Outcome("failed", error=error_from(exc, reason="result"))
-    return Outcome("finished", result=result, preview=preview(value))
+        self._callbacks.done(task_id, Outcome(OutcomeStatus.CANCELLED))

@@ -30,22 +30,18 @@ import sys
 import termios
 import threading
 import time
-from typing import Any
 
 # Pre-import what nearly every task needs, so that no job pays for it.
 import cloudpickle  # noqa: F401 - pre-imported: tasks and payloads need it
 import pydantic  # noqa: F401
 
-import bgtasks_ext  # noqa: F401
-from bgtasks_ext.core import capture
-from bgtasks_ext.core.context import FLUSH_INTERVAL, TaskContext, bind
-from bgtasks_ext.core.errors import TaskCancelled
-from bgtasks_ext.core.kinds import kind_for_ref
-from bgtasks_ext.core.results import dump_result, error_from, preview
+from bgtasks_ext.core import output
+from bgtasks_ext.core.attempt import run_attempt, run_kind
+from bgtasks_ext.core.context import FLUSH_INTERVAL, TaskContext
 from bgtasks_ext.executors import protocol
 from bgtasks_ext.executors.signals import SigtermGuard, die_with_parent
 
-LOG_CHUNK = 64 * 1024
+LOG_SEND_CHARS = 64 * 1024
 """Characters of buffered log text that are sent without waiting for the interval."""
 
 _Job = tuple[protocol.Message, "bytes | None", threading.Event]
@@ -53,7 +49,7 @@ _Job = tuple[protocol.Message, "bytes | None", threading.Event]
 _libc_fflush = ctypes.CDLL(ctypes.util.find_library("c") or None).fflush
 
 
-class _Sink:
+class _SocketSink:
     """One task's :class:`ProgressSink`: progress goes out at once (the context
     already coalesced it), log text is buffered and sent in chunks."""
 
@@ -80,7 +76,7 @@ class _Sink:
             with w.buf_lock:
                 self.buf.append(text)
                 self.size += len(text)
-            if self.size >= LOG_CHUNK or time.monotonic() >= self.next_flush:
+            if self.size >= LOG_SEND_CHARS or time.monotonic() >= self.next_flush:
                 self.flush_log()
         finally:
             w.guard.leave(entered)
@@ -114,7 +110,7 @@ class Worker:
         self.guard = SigtermGuard()
         self.jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
         self.latest: tuple[str, threading.Event] | None = None
-        self.current: tuple[_Sink, TaskContext] | None = None
+        self.current: tuple[_SocketSink, TaskContext] | None = None
         self.busy = threading.Event()
         self.home = os.getcwd()
         self.real_out = 1
@@ -230,7 +226,7 @@ class Worker:
     def serve(self) -> None:
         signal.signal(signal.SIGTERM, self.guard.on_sigterm)
         self.capture_fds()
-        capture.install()
+        output.install()
         threading.Thread(target=self.read_loop, name="bgtasks-reader", daemon=True).start()
         threading.Thread(target=self.flush_loop, name="bgtasks-flusher", daemon=True).start()
         self.send(protocol.ready_msg(os.getpid(), sys.executable))
@@ -242,7 +238,7 @@ class Worker:
 
     def run_one(self, msg: protocol.Message, payload: bytes | None, event: threading.Event) -> None:
         task_id: str = msg["task_id"]
-        sink = _Sink(task_id, self)
+        sink = _SocketSink(task_id, self)
         ctx = TaskContext(
             task_id, sink, params=msg.get("params"), attempt=msg.get("attempt", 1),
             cancel_event=event, payload=payload,
@@ -250,27 +246,11 @@ class Worker:
         # Undo what an earlier task may have changed: its SIGTERM handler, sys.stdout.
         if signal.getsignal(signal.SIGTERM) != self.guard.on_sigterm:
             signal.signal(signal.SIGTERM, self.guard.on_sigterm)
-        capture.install()
-        value: Any = None
-        status = "finished"
-        error: dict[str, Any] | None = None
-        prev = bind(ctx)
         self.current = (sink, ctx)
         self.busy.set()
         try:
-            cwd = msg.get("cwd")
-            if cwd:
-                os.chdir(cwd)
-            self.guard.armed = True
-            try:
-                value = kind_for_ref(msg["ref"]).run(ctx)
-            finally:
-                self.guard.armed = False
-        except TaskCancelled:
-            status = "cancelled"
-        except BaseException as exc:  # SystemExit too: a task must not end its worker
-            status = "failed"
-            error = _error_json(exc)
+            # The guard is the window: a SIGTERM cancels only while the task's code runs.
+            outcome = run_attempt(ctx, run_kind, msg["ref"], ctx, msg.get("cwd"), window=self.guard)
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -279,42 +259,19 @@ class Worker:
             # of this task after its done message.
             with self.flush_lock:
                 self.current = None
-            bind(prev)
             try:  # always: the task may have changed directory itself
                 os.chdir(self.home)
             except OSError:
                 pass
-        data: bytes | None = None
-        shown: Any = None
-        if status == "finished":
-            try:
-                data = dump_result(value)
-                shown = preview(value)
-            except BaseException as exc:
-                status = "failed"
-                error = {
-                    "type": type(exc).__qualname__,
-                    "message": f"the task returned a {type(value).__qualname__} that cannot be pickled: {exc}",
-                    "traceback": "",
-                    "reason": None,
-                }
-        value = None
-        ctx.flush()
         sink.flush_log()
+        error = outcome.error.to_json() if outcome.error is not None else None
+        has_result = outcome.result is not None
         try:  # encoding fails before anything is written
-            self.send(protocol.done_msg(task_id, status, shown, error, data is not None), data)
+            self.send(protocol.done_msg(task_id, outcome.status.value, outcome.preview, error, has_result),
+                      outcome.result)
         except (TypeError, ValueError):  # an odd preview; the result bytes still hold the value
-            self.send(protocol.done_msg(task_id, status, repr(shown)[:200], error, data is not None), data)
-
-
-def _error_json(exc: BaseException) -> dict[str, Any]:
-    # Drop the worker's own frame: the traceback should start where the task's code does.
-    if exc.__traceback__ is not None:
-        exc.__traceback__ = exc.__traceback__.tb_next
-    try:
-        return error_from(exc).to_json()
-    except Exception as err:  # a broken __str__ must not lose the failure
-        return {"type": type(exc).__qualname__, "message": f"<unprintable: {err}>", "traceback": "", "reason": None}
+            self.send(protocol.done_msg(task_id, outcome.status.value, repr(outcome.preview)[:200], error,
+                                        has_result), outcome.result)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,6 @@
 """The scopes of a cell: which names it reads before binding, and which it binds.
 
-Used by :func:`bgtasks_ext.kernel.capture.analyze`. Module-level statements are
+Used by :func:`bgtasks_ext.kernel.cellio.analyze`. Module-level statements are
 walked in execution order, tracking the names that are *certainly* bound at each
 point (both arms of an ``if``; never a loop body or a ``try``). Nested scopes
 (functions, lambdas, classes, comprehensions) are reduced to their free names:

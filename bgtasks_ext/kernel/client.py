@@ -21,26 +21,18 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable
 
+from ..core.constants import ENV_TOKEN, ENV_URL, PICKLE_TYPE
 from ..core.errors import BgTasksError
+from .event_stream import Callback, EventStream, TaskDict
 
-if TYPE_CHECKING:
-    from .events import EventStream
-
-ENV_URL = "BGTASKS_URL"
-ENV_TOKEN = "BGTASKS_TOKEN"
-PICKLE_TYPE = "application/vnd.bgtasks.pickle"
-TIMEOUT = 10.0
+HTTP_TIMEOUT = 10.0
 """Seconds an HTTP request may take: the server is local and answers in milliseconds,
 so anything slower means it is stuck or gone."""
 
 NO_SERVER = ("no bgtasks server: this kernel was not started by a Jupyter server running "
              "jupyter-bgtasks; call bgtasks_ext.connect(url, token)")
-
-TaskDict = dict[str, Any]
-Callback = Callable[[TaskDict], None]
-
 
 class NoServer(BgTasksError):
     """The kernel has no bgtasks server to talk to (or it does not answer)."""
@@ -102,7 +94,7 @@ def _error_for(status: int, body: bytes) -> ServerError:
 class Client:
     """Synchronous access to one server's bgtasks API (``url`` ends with ``bgtasks/api/``)."""
 
-    def __init__(self, url: str, token: str, timeout: float = TIMEOUT,
+    def __init__(self, url: str, token: str, timeout: float = HTTP_TIMEOUT,
                  scheme: str = "bgtasks") -> None:
         self.url = url if url.endswith("/") else url + "/"
         self.token = token
@@ -208,8 +200,6 @@ class Client:
         """This client's one events websocket, started on first use."""
         with self._lock:
             if self._events is None:
-                from .events import EventStream
-
                 self._events = EventStream(self)
             return self._events
 

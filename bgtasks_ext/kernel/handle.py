@@ -14,12 +14,12 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from ..core.errors import TaskCancelled
+from ..core.states import TERMINAL_NAMES as TERMINAL
 from .client import Client, RemoteTraceback, TaskDict, TaskFailed, TaskNotFound
 
 if TYPE_CHECKING:
     from .widgets import TaskWidget
 
-TERMINAL = frozenset({"finished", "failed", "cancelled"})
 _MISSING: Any = object()
 
 

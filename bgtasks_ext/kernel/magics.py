@@ -9,7 +9,6 @@ traceback, since the traceback would be of this module, not of the user's code.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from typing import Any
@@ -23,7 +22,7 @@ from IPython.display import display
 from ..core.errors import BgTasksError
 from ..kinds.code import CodeJob, CodeResult
 from .api import kernel_id, launch
-from .capture import analyze, find_unpicklable, select_inputs
+from .cellio import analyze, find_unpicklable, select_inputs
 from .client import Client, TaskDict, get_client
 from .handle import TaskHandle
 

@@ -13,14 +13,12 @@ marks the task failed (interrupted).
 
 from __future__ import annotations
 
-import ctypes
 import threading
 from typing import Any
 
-from ..core import capture
-from ..core.context import TaskContext, bind
-from ..core.errors import TaskCancelled
-from ..core.results import dump_result, error_from, preview
+from ..core.attempt import run_attempt
+from ..core.context import TaskContext
+from ..core.interrupt import CodeWindow
 from ..kinds.code import CodeJob, run_code
 from .client import Client, TaskConflict, TaskDict
 
@@ -79,6 +77,7 @@ class KernelRun:
         self.grace = grace
         self.sink = _RestSink(client, task_id)
         self.ctx = TaskContext(task_id, self.sink)
+        self.window = CodeWindow()
         self.thread = threading.Thread(target=self._main, name=f"bgtasks-kernel-{task_id[:8]}",
                                        daemon=True)
         self._cancel_timer: threading.Timer | None = None
@@ -96,16 +95,9 @@ class KernelRun:
             if self._cancel_timer is not None or not self._running:
                 return
             self.ctx.request_cancel()
-            self._cancel_timer = threading.Timer(self.grace, self._interrupt)
+            self._cancel_timer = threading.Timer(self.grace, self.window.interrupt)
             self._cancel_timer.daemon = True
             self._cancel_timer.start()
-
-    def _interrupt(self) -> None:
-        with self._lock:
-            if not self._running or self.thread.ident is None:
-                return
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(
-                ctypes.c_ulong(self.thread.ident), ctypes.py_object(TaskCancelled))
 
     def _main(self) -> None:
         try:
@@ -117,12 +109,9 @@ class KernelRun:
         with self._lock:
             self._running = True  # from here a cancel must reach this thread
         unwatch: Any = None
-        outcome: dict[str, Any]
         try:
             unwatch = self.client.watch(self.task_id, self._on_event)
-            outcome = self._execute()
-        except TaskCancelled:  # the async exception landed after run_code returned
-            outcome = {"status": "cancelled"}
+            outcome = run_attempt(self.ctx, run_code, self.job, self.namespace, window=self.window)
         finally:
             with self._lock:
                 self._running = False
@@ -132,37 +121,12 @@ class KernelRun:
                 unwatch()
         self.sink.flush_log()
         try:
-            self.client.done(self.task_id, **outcome)
+            self.client.done(
+                self.task_id, outcome.status.value, outcome.preview,
+                outcome.error.to_json() if outcome.error is not None else None, outcome.result,
+            )
         except Exception:  # noqa: S110 - the server fails the task if it never hears back
             pass
-
-    def _execute(self) -> dict[str, Any]:
-        capture.install()  # print() in this thread goes to the task's log
-        prev = bind(self.ctx)
-        try:
-            try:
-                value = run_code(self.job, self.namespace)
-            except TaskCancelled:
-                self.ctx.flush()
-                return {"status": "cancelled"}
-            except Exception as exc:
-                self.ctx.flush()
-                return {"status": "failed", "error": _error(exc)}
-            with self._lock:
-                self._running = False  # no async exception once the code returned
-            self.ctx.flush()
-            try:
-                result = dump_result(value)
-            except Exception as exc:
-                return {"status": "failed", "error": _error(exc)}
-            return {"status": "finished", "preview": preview(value), "result": result}
-        finally:
-            bind(prev)
-
-
-def _error(exc: BaseException) -> dict[str, str]:
-    error = error_from(exc)
-    return {"type": error.type, "message": error.message, "traceback": error.traceback}
 
 
 def run_in_kernel(client: Client, task_id: str, job: CodeJob,

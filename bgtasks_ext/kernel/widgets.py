@@ -14,12 +14,12 @@ import threading
 import time
 import weakref
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Callable, Protocol
 
 import ipywidgets as w
 
+from ..core.states import TERMINAL_NAMES as TERMINAL
 from .client import Client, TaskDict
-from .handle import TERMINAL, TaskHandle
 
 BAR_STYLE = {"pending": "", "running": "info", "cancelling": "warning",
              "finished": "success", "failed": "danger", "cancelled": "warning"}
@@ -93,11 +93,29 @@ class _Ticker:
 _ticker = _Ticker()
 
 
+class TaskSource(Protocol):
+    """What a :class:`TaskWidget` shows and acts on (a :class:`~.handle.TaskHandle`):
+    the widget is a view; the handle holds the record and the behaviour."""
+
+    id: str
+    client: Client
+
+    @property
+    def task(self) -> TaskDict: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def add_listener(self, callback: Callable[[TaskDict], None]) -> None: ...
+
+    def cancel(self) -> Any: ...
+
+
 class TaskWidget(w.VBox):  # type: ignore[misc]
     """Name, state, progress bar styled by state, message, elapsed/ETA, Cancel, a
     collapsible live log, the error with its traceback, and a note line."""
 
-    def __init__(self, handle: TaskHandle, **kwargs: Any) -> None:
+    def __init__(self, handle: TaskSource, **kwargs: Any) -> None:
         self.handle = handle
         self._render_lock = threading.RLock()
         self._log_offset = 0

@@ -19,7 +19,7 @@ from typing import Any, Callable
 import cloudpickle
 
 from ..core.context import TaskContext
-from ..core.kinds import kind
+from ..core.registry import kind
 from ..core.results import preview
 
 
@@ -82,7 +82,8 @@ def _exec_cell(source: str, ns: dict[str, Any], filename: str) -> Any:
     return eval(compile(ast.Expression(last.value), filename, "eval"), ns)  # noqa: S307
 
 
-@kind("code", title="Notebook code", description="Run a notebook cell or function call (sent by %%bgtask and submit()).")
+@kind("code", title="Notebook code", needs_payload=True,
+      description="Run a notebook cell or function call (sent by %%bgtask and submit()).")
 def code(ctx: TaskContext) -> CodeResult:
     if ctx.payload is None:
         raise ValueError("a code task needs a payload (sent by %%bgtask or bgtasks_ext.submit)")

@@ -7,7 +7,7 @@ import time
 from pydantic import Field
 
 from ..core.context import TaskContext
-from ..core.kinds import kind
+from ..core.registry import kind
 
 
 @kind("count", title="Count", description="Count up, one round about every `interval` seconds, reporting progress.")

@@ -7,7 +7,7 @@ import time
 from pydantic import Field
 
 from ..core.context import TaskContext
-from ..core.kinds import kind
+from ..core.registry import kind
 
 
 @kind("sleep", title="Sleep", description="Wait `seconds` seconds (cancellable at any moment).")

@@ -18,25 +18,21 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, TraitError, Type, Unicode, default, validate
 
+from ..core.constants import ENV_TOKEN, ENV_URL
 from ..core.engine import Engine, EngineConfig
-from ..core.kinds import default_registry
-from ..executors.base import Executor
+from ..core.ports import Executor, Store
 from ..executors.kernel import KernelExecutor
 from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
-from ..store.base import Store
+from ..kinds import default_registry
 from ..store.sqlite import SQLiteStore
-from .events import EventHub, EventsHandler
+from .event_hub import EventHub, EventsHandler
 from .handlers import handlers
 from .kernels import KernelWatcher
 
 EXECUTORS = ("process", "thread")
 """What ``default_executor`` may be (``kernel`` cannot: a task must name its kernel)."""
 API_PATH = "/bgtasks/api"
-ENV_URL = "BGTASKS_URL"
-"""Set for kernels this server starts: the REST base URL (ends with a slash)."""
-ENV_TOKEN = "BGTASKS_TOKEN"
-"""Set for kernels this server starts: the secret for ``Authorization: bgtasks <secret>``."""
 
 
 class BgTasks(ExtensionApp):

@@ -15,21 +15,20 @@ import json
 from typing import Any, Callable, TypeVar
 
 from jupyter_server.auth.decorator import authorized
+from jupyter_server.auth.identity import User
 from jupyter_server.base.call_context import CallContext
 from jupyter_server.base.handlers import APIHandler
-from jupyter_server.auth.identity import User
 from jupyter_server.utils import url_path_join
 from tornado import web
 
+from ..core.constants import PICKLE_TYPE
 from ..core.engine import Engine
 from ..core.errors import BgTasksError, Conflict, EngineClosed, NotFound
 from ..core.models import Task
 from ..core.states import State
 from ..executors.kernel import KernelExecutor
 from . import openapi
-from .wire import (
-    KERNEL_EXECUTOR,
-    PICKLE_TYPE,
+from .requests import (
     parse_create,
     parse_done,
     parse_list_query,
@@ -197,8 +196,8 @@ class KernelTaskHandler(BgTasksHandler):
         task = self.engine.get_live(task_id)
         if task is None:
             task = await self.off_loop(self.engine.get, task_id)
-        executor = self.engine.executors.get(KERNEL_EXECUTOR)
-        if task.executor != KERNEL_EXECUTOR or not isinstance(executor, KernelExecutor):
+        executor = self.engine.executors.get(task.executor)
+        if not isinstance(executor, KernelExecutor):
             raise Conflict(f"task {task_id} runs on the {task.executor!r} executor, not in a kernel")
         return executor, task
 
@@ -256,7 +255,8 @@ class KindsHandler(BgTasksHandler):
     @authorized
     async def get(self) -> None:
         self.reply({"kinds": [
-            {"name": k.name, "title": k.title, "description": k.description, "schema": k.schema()}
+            {"name": k.name, "title": k.title, "description": k.description, "schema": k.schema(),
+             "needs_payload": k.needs_payload, "needs_kernel": k.needs_kernel}
             for k in self.engine.kinds
         ]})
 

@@ -31,10 +31,8 @@ from jupyter_core.utils import ensure_async
 
 from ..core.engine import Engine
 from ..core.errors import BgTasksError
-from ..core.models import Scope, Task, TaskError
+from ..core.models import Scope, Task
 from ..core.states import State
-from ..executors.base import Outcome
-from .wire import KERNEL_EXECUTOR
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ def end_kernel_tasks(engine: Engine, kernel_id: str, how: str) -> list[str]:
     for task in engine.live_tasks():
         if task.origin.kernel_id != kernel_id:
             continue
-        if task.executor != KERNEL_EXECUTOR and task.scope is not Scope.KERNEL:
+        if not _in_kernel(engine, task) and task.scope is not Scope.KERNEL:
             continue
         try:
             _end(engine, task, how)
@@ -58,15 +56,20 @@ def end_kernel_tasks(engine: Engine, kernel_id: str, how: str) -> list[str]:
     return ended
 
 
+def _in_kernel(engine: Engine, task: Task) -> bool:
+    executor = engine.executors.get(task.executor)
+    return executor is not None and executor.in_kernel
+
+
 def _end(engine: Engine, task: Task, how: str) -> None:
-    if task.executor != KERNEL_EXECUTOR or task.state is State.PENDING:
-        engine.cancel(task.id)
-    elif task.state is State.CANCELLING:
-        engine.done(task.id, Outcome("cancelled"))  # a timeout stays a timeout
+    # A task that ran in the kernel went with it: the engine's policy says how it ends
+    # (a cancel under way completes, a timeout stays a timeout, else interrupted).
+    # Anything else tied to the kernel (scope kernel, or nobody left to claim it) is
+    # cancelled.
+    if _in_kernel(engine, task) and task.state is not State.PENDING:
+        engine.interrupt(task.id, f"the kernel went away ({how}) while the task ran in it")
     else:
-        error = TaskError("Interrupted", f"the kernel went away ({how}) while the task ran in it",
-                          reason="interrupted")
-        engine.done(task.id, Outcome("failed", error=error))
+        engine.cancel(task.id)
 
 
 def _process(km: Any) -> Any:
@@ -97,7 +100,7 @@ class KernelWatcher:
         self._look()
         orphans = {t.origin.kernel_id for t in self.engine.live_tasks()
                    if t.origin.kernel_id and t.origin.kernel_id not in self._process
-                   and (t.executor == KERNEL_EXECUTOR or t.scope is Scope.KERNEL)}
+                   and (_in_kernel(self.engine, t) or t.scope is Scope.KERNEL)}
         for kernel_id in sorted(orphans, key=str):
             await self._act(str(kernel_id), "gone before this server started")
         if self.event_logger is not None:

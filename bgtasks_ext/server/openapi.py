@@ -2,7 +2,7 @@
 
 Paths come from the live URL table (every route under ``{base_url}bgtasks/api``, so a
 route added anywhere shows up), methods from what each handler class implements,
-bodies and replies from the pydantic models in :mod:`.wire`. Only prose and status
+bodies and replies from the pydantic models in :mod:`.requests` and :mod:`.replies`. Only prose and status
 codes are written here, in :data:`OPERATIONS`, keyed by path and method: a served
 route or method without an entry fails the build (:class:`Undocumented`) and an entry
 for a method nobody serves is dropped, so the document cannot drift from the server.
@@ -23,7 +23,9 @@ from tornado.web import Application, RequestHandler
 from tornado.websocket import WebSocketHandler
 
 from .._version import __version__
-from . import wire
+from ..core.constants import PICKLE_TYPE
+from ..store.codec import MAX_LIMIT
+from . import replies, requests
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _FRAMEWORK = frozenset({getattr(RequestHandler, m) for m in METHODS} | {APIHandler.options})
@@ -32,13 +34,13 @@ to CORS preflights."""
 
 _GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
 _MODELS: tuple[type[pydantic.BaseModel], ...] = (
-    wire.CreateTask, wire.TaskOut, wire.TaskPage, wire.LogOut, wire.ResultOut, wire.KindList,
-    wire.ErrorOut, wire.ProgressIn, wire.LogIn, wire.DoneIn,
+    requests.CreateTask, replies.TaskOut, replies.TaskPage, replies.LogOut, replies.ResultOut,
+    replies.KindList, replies.ErrorOut, requests.ProgressIn, requests.LogIn, requests.DoneIn,
 )
 
 
 class _WireNames(pydantic.json_schema.GenerateJsonSchema):
-    """Components named for what they are on the wire: ``wire.TaskOut`` is ``Task``."""
+    """Components named for what they are on the wire: ``replies.TaskOut`` is ``Task``."""
 
     def normalize_name(self, name: str) -> str:
         return super().normalize_name(name).removesuffix("Out")
@@ -82,7 +84,7 @@ class Op:
     responses: Mapping[str, Any]
     query: tuple[Mapping[str, Any], ...] = ()
     body: str | None = None
-    """The :mod:`.wire` model of a JSON request body."""
+    """The :mod:`.requests` and :mod:`.replies` model of a JSON request body."""
     description: str = ""
     needs_engine: bool = True
     """Answers 503 while the engine is not running (server starting or stopping)."""
@@ -105,7 +107,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
             _query("kernel_id", "Only tasks launched from this kernel (empty: any)."),
             _query("schedule_id", "Only tasks fired by this schedule (empty: any)."),
             _query("limit", "Page size.", type="integer", minimum=1,
-                   maximum=wire.MAX_LIMIT, default=100),
+                   maximum=MAX_LIMIT, default=100),
             _query("cursor", "`next_cursor` of the previous page."),
         ),
     ),
@@ -138,7 +140,7 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Read a task's log from an offset",
         {"200": _json("Log text and the offset to read from next.", "Log"), **_errors(400, 404)},
         query=(_query("offset", "Character offset to read from.", type="integer", minimum=0,
-                      maximum=wire.MAX_OFFSET, default=0),),
+                      maximum=requests.MAX_OFFSET, default=0),),
     ),
     ("/tasks/{task_id}/log", "post"): Op(
         "Append to the log of a task running in a kernel",
@@ -169,11 +171,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("/tasks/{task_id}/result", "get"): Op(
         "A finished task's result",
-        {"200": {"description": "The JSON preview; with `Accept: " + wire.PICKLE_TYPE + "` the "
+        {"200": {"description": "The JSON preview; with `Accept: " + PICKLE_TYPE + "` the "
                  "pickled payload itself (for the kernel client; the server never unpickles it).",
                  "content": {"application/json": {"schema": _schema("Result")},
-                             wire.PICKLE_TYPE: {"schema": {"type": "string",
-                                                           "contentMediaType": wire.PICKLE_TYPE}}}},
+                             PICKLE_TYPE: {"schema": {"type": "string",
+                                                           "contentMediaType": PICKLE_TYPE}}}},
          **_errors(404, 409)},
     ),
     ("/kinds", "get"): Op("Registered kinds, with the JSON Schema of their parameters",

@@ -17,9 +17,9 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from typing import Any, Mapping
 
 import orjson
-from typing import Any, Mapping
 
 from ..core.errors import InvalidInput
 from ..core.models import Origin, Progress, Scope, Task, TaskError
@@ -76,6 +76,7 @@ def to_record(task: Task) -> dict[str, Any]:
         "python": task.python,
         "cwd": task.cwd,
         "has_payload": task.has_payload,
+        "cancel_reason": task.cancel_reason,
     }
 
 
@@ -108,6 +109,7 @@ def from_record(rec: Mapping[str, Any]) -> Task:
         python=rec.get("python"),
         cwd=rec.get("cwd"),
         has_payload=rec.get("has_payload", False),
+        cancel_reason=rec.get("cancel_reason"),
     )
 
 

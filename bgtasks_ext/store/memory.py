@@ -8,8 +8,8 @@ hold fail the same way. Nothing survives :meth:`close`.
 
 from __future__ import annotations
 
-import builtins
 import bisect
+import builtins
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -17,8 +17,8 @@ from typing import Sequence
 
 from ..core.errors import BgTasksError
 from ..core.models import LogChunk, Page, Task, TaskFilter
+from ..core.ports import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
 from . import codec
-from .base import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
 
 
 @dataclass(slots=True)

@@ -22,8 +22,8 @@ from typing import Sequence
 
 from ..core.errors import BgTasksError
 from ..core.models import LogChunk, Page, Task, TaskFilter
+from ..core.ports import Op, Store
 from . import codec
-from .base import Op, Store
 from .sqlite_queries import count_query, list_query, plan
 from .sqlite_schema import MIGRATIONS, Migration, migrate
 

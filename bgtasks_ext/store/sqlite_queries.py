@@ -13,9 +13,9 @@ from functools import partial
 from typing import Any, Callable
 
 from ..core.models import TaskFilter
+from ..core.ports import AppendLog, DeleteTask, Prune, PutBlob, PutTask
 from ..core.states import State
 from . import codec
-from .base import AppendLog, DeleteTask, Prune, PutBlob, PutTask
 
 Step = Callable[[sqlite3.Connection], None]
 

@@ -13,10 +13,11 @@ import pytest
 
 from bgtasks_ext.core.engine import Engine, EngineConfig
 from bgtasks_ext.core.errors import EngineClosed, InvalidInput, InvalidTransition, NotFound, UnknownKind
-from bgtasks_ext.core.kinds import KindRegistry, default_registry
-from bgtasks_ext.core.models import TaskEvent, TaskFilter, TaskSpec
+from bgtasks_ext.core.models import Origin, TaskEvent, TaskFilter, TaskSpec
+from bgtasks_ext.core.registry import KindRegistry
 from bgtasks_ext.core.states import State
 from bgtasks_ext.executors.thread import ThreadExecutor
+from bgtasks_ext.kinds import default_registry
 from bgtasks_ext.store.memory import MemoryStore
 from bgtasks_ext.store.sqlite import SQLiteStore
 
@@ -367,3 +368,66 @@ def test_readers_woken_by_the_end_event_see_the_full_record() -> None:
         assert seen == {"state": State.FINISHED, "result": 2, "log": "line 0\nline 1\n"}
     finally:
         eng.stop()
+
+
+def _engine_with_kernel_executor() -> Engine:
+    from bgtasks_ext.executors.kernel import KernelExecutor
+
+    return Engine(MemoryStore(), {"thread": ThreadExecutor(1), "kernel": KernelExecutor()},
+                  registry(), FAST)
+
+
+@pytest.mark.parametrize("spec,field", [
+    (TaskSpec("code"), "payload"),
+    (TaskSpec("noop", executor="kernel"), "executor"),
+    (TaskSpec("noop", executor="kernel", retries=1, origin=Origin("k-1")), "retries"),
+])
+def test_where_a_task_can_run_is_checked_for_python_callers_too(spec: TaskSpec, field: str) -> None:
+    # Given an engine driven from Python (no REST layer in between)
+    with _engine_with_kernel_executor() as eng:
+        # When a task that cannot run where it asks is created / Then it is refused, by field
+        with pytest.raises(InvalidInput) as err:
+            eng.create(spec)
+        assert err.value.field == field
+        # And nothing was stored
+        assert eng.list().tasks == []
+
+
+def test_a_kernel_task_needs_no_payload_and_a_code_task_with_one_is_taken() -> None:
+    with _engine_with_kernel_executor() as eng:
+        kernel_task = eng.submit(TaskSpec("code", executor="kernel", origin=Origin("k-1")))
+        with_payload = eng.submit(TaskSpec("code", run_on=time.time() + 3600, payload=b"opaque"))
+        assert kernel_task.state is State.PENDING and with_payload.has_payload
+
+
+def test_a_timed_out_task_caught_by_a_stop_ends_timed_out(tmp_path: Path) -> None:
+    # Given a task past its timeout whose code ignores the cancel (cancelling, long grace)
+    path = str(tmp_path / "timeout.sqlite")
+    eng = make_engine(SQLiteStore(path), EngineConfig(default_executor="thread", cancel_grace=30))
+    eng.start()
+    task = eng.submit(TaskSpec("blocked", {"seconds": 2}, timeout=0.1))
+    _wait_state(eng, task.id, State.CANCELLING)
+    # When the server stops before the executor confirms
+    eng.stop(grace=0.1)
+    # Then it ended as its timeout says, the same as a start after a crash would decide
+    store = SQLiteStore(path)
+    store.open()
+    try:
+        stopped = store.get(task.id)
+    finally:
+        store.close()
+    assert stopped is not None and stopped.state is State.FAILED
+    assert stopped.error is not None and stopped.error.reason == "timeout"
+
+
+def test_a_vanished_runner_interrupts_its_task_by_the_policy() -> None:
+    # Given a running kernel-executor task (claimed by its kernel)
+    with _engine_with_kernel_executor() as eng:
+        task = eng.submit(TaskSpec("noop", executor="kernel", origin=Origin("k-1")))
+        assert eng.claim(task.id)
+        # When its kernel goes away
+        eng.interrupt(task.id, "the kernel went away (died) while the task ran in it")
+        # Then it failed as interrupted, with the message
+        done = eng.wait(task.id, 10)
+        assert done.state is State.FAILED and done.error is not None
+        assert done.error.reason == "interrupted" and "kernel went away" in done.error.message

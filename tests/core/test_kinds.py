@@ -10,7 +10,8 @@ import pytest
 from bgtasks_ext import kind
 from bgtasks_ext.core.context import TaskContext
 from bgtasks_ext.core.errors import BgTasksError, InvalidInput, UnknownKind
-from bgtasks_ext.core.kinds import KindRegistry, default_registry, make_kind
+from bgtasks_ext.core.registry import KindRegistry, make_kind
+from bgtasks_ext.kinds import default_registry
 
 
 class Sink:

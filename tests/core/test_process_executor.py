@@ -17,10 +17,10 @@ import cloudpickle
 import pytest
 
 from bgtasks_ext.core.errors import TaskCancelled
-from bgtasks_ext.executors import handle
-from bgtasks_ext.executors.signals import SigtermGuard
-from bgtasks_ext.executors.base import Job, Outcome
+from bgtasks_ext.core.ports import Job, Outcome
+from bgtasks_ext.executors import worker_handle
 from bgtasks_ext.executors.process import ProcessExecutor
+from bgtasks_ext.executors.signals import SigtermGuard
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -409,7 +409,7 @@ def test_a_worker_speaking_another_protocol_version_is_refused(make: Any, tmp_pa
 
 def test_without_pidfds_deaths_are_still_seen(make: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a system without pidfds (older kernels, other Unixes)
-    monkeypatch.setattr(handle, "USE_PIDFD", False)
+    monkeypatch.setattr(worker_handle, "USE_PIDFD", False)
     ex, rec = make(workers=1)
     # When a worker dies mid-task
     ex.submit(job("d", "exit3"))
@@ -453,7 +453,7 @@ def test_workers_die_with_a_killed_server(tmp_path: Path) -> None:
     script.write_text(textwrap.dedent(f"""
         import sys, time
         sys.path[:0] = {sys.path!r}
-        from bgtasks_ext.executors.base import Job
+        from bgtasks_ext.core.ports import Job
         from bgtasks_ext.executors.process import ProcessExecutor
         class CB:
             def claim(self, t): print("claimed", flush=True); return True

@@ -15,13 +15,11 @@ import pytest
 
 from bgtasks_ext.core.errors import BgTasksError, InvalidInput
 from bgtasks_ext.core.models import Origin, Progress, Scope, Task, TaskError, TaskFilter
-from bgtasks_ext.core.states import Category, State
+from bgtasks_ext.core.ports import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
+from bgtasks_ext.core.states import State
 from bgtasks_ext.store import codec
-from bgtasks_ext.store.base import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
 from bgtasks_ext.store.memory import MemoryStore
 from bgtasks_ext.store.sqlite import SQLiteStore
-from bgtasks_ext.store.sqlite_queries import list_query
-from bgtasks_ext.store.sqlite_schema import MIGRATIONS
 
 _ids = itertools.count(1)
 
@@ -89,6 +87,7 @@ FULL = dict(
     schedule_id="s-1", attempt=2, retries=3, timeout=60.0,
     error=TaskError("ValueError", "bad", "Traceback...", "timeout"),
     result_preview={"rows": 3}, python="/usr/bin/python3", cwd="/home/a", has_payload=True,
+    cancel_reason="timeout",
 )
 
 

@@ -12,8 +12,8 @@ import pytest
 
 from bgtasks_ext.core.errors import BgTasksError
 from bgtasks_ext.core.models import Origin, Task, TaskFilter
+from bgtasks_ext.core.ports import AppendLog, PutBlob, PutTask
 from bgtasks_ext.core.states import State
-from bgtasks_ext.store.base import AppendLog, PutBlob, PutTask
 from bgtasks_ext.store.sqlite import SQLiteStore
 from bgtasks_ext.store.sqlite_schema import MIGRATIONS
 

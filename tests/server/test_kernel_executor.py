@@ -15,8 +15,8 @@ from typing import Any
 import cloudpickle
 import pytest
 
+from bgtasks_ext.core.constants import PICKLE_TYPE
 from bgtasks_ext.kinds.code import CodeJob, CodeResult
-from bgtasks_ext.server.wire import PICKLE_TYPE
 from tests.server.test_rest import API, call, wait_state
 
 KERNEL = {"kernel_id": "kernel-1", "path": "work.ipynb"}

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 from typing import Any, Iterator
 
 import jsonschema  # type: ignore[import-untyped]
@@ -20,13 +19,13 @@ import schemathesis.engine
 from schemathesis.engine import Status
 from schemathesis.engine import events as engine_events
 from schemathesis.specs.openapi import definitions
-from tornado.httpclient import HTTPClientError
 from tornado.web import RequestHandler
 
 from bgtasks_ext.server import openapi
 from bgtasks_ext.server.app import API_PATH
 from bgtasks_ext.server.handlers import handlers
-from bgtasks_ext.server.wire import CreateTask, TaskOut
+from bgtasks_ext.server.replies import TaskOut
+from bgtasks_ext.server.requests import CreateTask
 from tests.server.test_rest import call, wait_state
 from tests.server_process import ServerProcess
 

@@ -126,6 +126,16 @@ async def test_kinds_with_schemas(bgtasks_app: Any, jp_fetch: Any) -> None:
     assert kinds["count"]["schema"]["properties"]["times"]["type"] == "integer"
 
 
+async def test_kinds_say_which_need_a_kernel_so_clients_need_no_list_of_their_own(
+        bgtasks_app: Any, jp_fetch: Any) -> None:
+    # When a client (the panel's New task form) reads the kinds
+    _, data = await call(jp_fetch, "kinds")
+    kinds = {k["name"]: k for k in data["kinds"]}
+    # Then code (made by %%bgtask) says it needs a payload and a kernel; count needs neither
+    assert kinds["code"]["needs_payload"] is True and kinds["code"]["needs_kernel"] is True
+    assert kinds["count"]["needs_payload"] is False and kinds["count"]["needs_kernel"] is False
+
+
 @pytest.mark.parametrize(
     "body,field",
     [

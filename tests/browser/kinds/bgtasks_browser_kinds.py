@@ -6,7 +6,7 @@ from __future__ import annotations
 from pydantic import Field
 
 from bgtasks_ext.core.context import TaskContext
-from bgtasks_ext.core.kinds import kind
+from bgtasks_ext.core.registry import kind
 
 
 def _check(value: int) -> None:

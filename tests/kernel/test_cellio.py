@@ -9,7 +9,7 @@ import cloudpickle
 import pytest
 
 from bgtasks_ext.core.errors import BgTasksError
-from bgtasks_ext.kernel.capture import UnpicklableInput, analyze, find_unpicklable, pack_inputs, select_inputs
+from bgtasks_ext.kernel.cellio import UnpicklableInput, analyze, find_unpicklable, pack_inputs, select_inputs
 
 
 @pytest.mark.parametrize(("cell", "reads", "writes"), [

@@ -17,19 +17,33 @@ import asyncio
 import json
 import threading
 from collections import deque
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any, Callable, Protocol
 
-if TYPE_CHECKING:
-    from .client import Callback, Client, TaskDict
+from ..core.states import TERMINAL_NAMES as TERMINAL
 
-TERMINAL = frozenset({"finished", "failed", "cancelled"})
+TaskDict = dict[str, Any]
+"""A task's JSON record, as the server sends it."""
+Callback = Callable[[TaskDict], None]
+
+
+class Source(Protocol):
+    """What the stream needs of its REST client (:class:`~.client.Client`)."""
+
+    url: str
+
+    @property
+    def headers(self) -> dict[str, str]: ...
+
+    def get(self, task_id: str) -> TaskDict: ...
+
+
 BACKOFF = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 
 
 class EventStream:
     """The websocket reader thread of one :class:`~.client.Client` (started lazily)."""
 
-    def __init__(self, client: Client) -> None:
+    def __init__(self, client: Source) -> None:
         self.client = client
         self._lock = threading.Lock()
         self._watchers: dict[str, list[Callback]] = {}

@@ -1,4 +1,4 @@
-"""One events websocket's flow control (the stream itself is in :mod:`.events`).
+"""One events websocket subscriber and its flow control (the hub is in :mod:`.event_hub`).
 
 Tornado queues whatever is written to a socket without bound. A client that reads
 slowly must not make the server hold a backlog, so each client counts the bytes
@@ -42,11 +42,11 @@ def frame_of(msgs: list[Msg]) -> bytes:
     return text.encode()
 
 
-class Client:
+class Subscriber:
     """What one socket has seen (``since``), the progress it could not take yet (latest
     per task) and how many bytes written to it are still unsent."""
 
-    def __init__(self, handler: WebSocketHandler, gone: Callable[[Client], None],
+    def __init__(self, handler: WebSocketHandler, gone: Callable[[Subscriber], None],
                  max_buffer: int, slow_grace: float) -> None:
         self.handler = handler
         self._gone = gone

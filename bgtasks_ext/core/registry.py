@@ -28,15 +28,21 @@ _schemas: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 def kind(
-    name: str | None = None, *, title: str | None = None, description: str | None = None
+    name: str | None = None, *, title: str | None = None, description: str | None = None,
+    needs_payload: bool = False,
 ) -> Callable[[Any], Any]:
-    """Mark a function or class as a kind (the name defaults to its ``__name__``)."""
+    """Mark a function or class as a kind (the name defaults to its ``__name__``).
+
+    ``needs_payload``: a task of this kind carries input bytes (``TaskSpec.payload``)
+    that only a kernel makes; the engine refuses one without them, except on an
+    executor that runs inside the kernel (which holds the job itself)."""
 
     def mark(obj: Any) -> Any:
         obj.__bgtask_kind__ = {
             "name": name or obj.__name__,
             "title": title,
             "description": description,
+            "needs_payload": needs_payload,
         }
         return obj
 
@@ -57,6 +63,13 @@ class KindDef:
     is_class: bool
     wants_ctx: bool = False
     """A function kind with a ``ctx`` parameter."""
+    needs_payload: bool = False
+    """Runs only with input bytes made by a kernel (see :func:`kind`)."""
+
+    @property
+    def needs_kernel(self) -> bool:
+        """Only a kernel can launch it: its payload is one only a kernel makes."""
+        return self.needs_payload
 
     def schema(self) -> dict[str, Any]:
         """The JSON Schema of the parameters (built once: pydantic takes ~1 ms per build)."""
@@ -156,6 +169,7 @@ def make_kind(obj: Any, name: str | None = None) -> KindDef:
         description=description,
         is_class=is_class,
         wants_ctx=not is_class and _wants_ctx(obj),
+        needs_payload=bool(meta.get("needs_payload", False)),
     )
 
 
@@ -222,13 +236,10 @@ class KindRegistry:
     def names(self) -> list[str]:
         return sorted(self._kinds)
 
-
-def default_registry() -> KindRegistry:
-    """A registry with the built-in kinds and every entry point kind."""
-    from ..kinds import BUILTIN  # the built-ins import this module
-
-    reg = KindRegistry()
-    for obj in BUILTIN:  # also entry points, but a source checkout must work uninstalled
-        reg.register(obj)
-    reg.load_entry_points()
-    return reg
+    @classmethod
+    def from_entry_points(cls, group: str = ENTRY_POINT_GROUP) -> KindRegistry:
+        """A registry of every kind advertised under the entry point group (the
+        built-ins among them, once the package is installed)."""
+        reg = cls()
+        reg.load_entry_points(group)
+        return reg

@@ -36,8 +36,8 @@ from tornado.websocket import WebSocketHandler
 
 from ..core.engine import Engine
 from ..core.models import TaskEvent
-from .event_client import Client, Msg, frame_of
 from .handlers import AUTH_RESOURCE, kernel_secret_ok
+from .subscriber import Msg, Subscriber, frame_of
 
 CLOSE_GOING_AWAY = 1001
 
@@ -65,7 +65,7 @@ class EventHub:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._unsubscribe: Any = None
-        self._clients: dict[Client, None] = {}  # insertion-ordered set
+        self._clients: dict[Subscriber, None] = {}  # insertion-ordered set
         self._queue: deque[TaskEvent] = deque()
         self._woken = False
         self._progress: dict[str, TaskEvent] = {}
@@ -100,17 +100,17 @@ class EventHub:
         self._queue.clear()
         self._progress.clear()
 
-    def add(self, handler: WebSocketHandler) -> Client:
+    def add(self, handler: WebSocketHandler) -> Subscriber:
         """Register a client and send its snapshot. Registered first, so that the listener
         queues every event from here on; the snapshot's ``seq`` then tells the client which
         of the queued events it already holds. Both happen in one loop step: no flush between."""
-        client = Client(handler, self._forget, self.max_buffer, self.slow_grace)
+        client = Subscriber(handler, self._forget, self.max_buffer, self.slow_grace)
         self._clients[client] = None
         seq, tasks = self.engine.snapshot()
         client.snapshot(seq, tasks)
         return client
 
-    def _forget(self, client: Client) -> None:
+    def _forget(self, client: Subscriber) -> None:
         self._clients.pop(client, None)
 
     # -- engine threads, under the engine lock: queue and wake, nothing more ----------
@@ -177,7 +177,7 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
     without a user: 403), or the kernel secret, as on the REST routes."""
 
     auth_resource = AUTH_RESOURCE
-    client: Client | None = None
+    client: Subscriber | None = None
 
     @property
     def hub(self) -> EventHub:

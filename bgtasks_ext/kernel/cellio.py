@@ -22,6 +22,7 @@ import cloudpickle
 from ..core.errors import BgTasksError
 from .cellscan import ModuleScan
 
+
 class UnpicklableInput(BgTasksError):
     """An input of the cell cannot be sent to a worker; nothing was launched."""
 

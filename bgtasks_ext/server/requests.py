@@ -1,6 +1,9 @@
-"""The REST shapes. Requests are validated with pydantic so every error names its field;
-the reply models are not used to serialize (``Task.to_json`` is the fast path) but to
-document the replies (``openapi.py``), and tests hold ``to_json`` to them."""
+"""What clients send: the REST request bodies and query strings, parsed strictly.
+
+Bodies are validated with pydantic so every error names its field (400 via the one
+error map in :mod:`.handlers`). Only the shape is checked here; what the engine knows
+(kinds and their parameters, where a task can run) is checked by the engine, for
+every caller alike. The replies are documented in :mod:`.replies`."""
 
 from __future__ import annotations
 
@@ -16,14 +19,10 @@ from pydantic_core import PydanticCustomError
 
 from ..core.errors import InvalidInput
 from ..core.models import Origin, Scope, TaskError, TaskFilter, TaskSpec
+from ..core.ports import Outcome, OutcomeStatus
 from ..core.states import Category, State
-from ..executors.base import Outcome
-from ..store.codec import MAX_LIMIT
 
 M = TypeVar("M", bound=pydantic.BaseModel)
-
-PICKLE_TYPE = "application/vnd.bgtasks.pickle"
-"""Media type of a pickled result (``Accept`` it on ``GET tasks/{id}/result``)."""
 
 _STRICT = pydantic.ConfigDict(extra="forbid", strict=True)
 """Bodies are parsed as JSON in strict mode: a value is taken only in the JSON type the
@@ -33,13 +32,6 @@ promises is exactly what is accepted."""
 RUN_ON_MAX = 1e11
 """Seconds since 1970 beyond year 5138: surely milliseconds, so refused."""
 _ISO_START = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
-
-
-KERNEL_EXECUTOR = "kernel"
-"""The executor whose jobs run in the launching kernel (it claims them over REST)."""
-PAYLOAD_KINDS = frozenset({"code"})
-"""Kinds that cannot run without a payload (outside the kernel executor, whose kernel
-holds the job itself)."""
 
 
 def _base64(value: str | None) -> bytes | None:
@@ -109,20 +101,6 @@ class CreateTask(pydantic.BaseModel):
         if value is not None and not (os.path.isabs(value) and os.path.isdir(value)):
             raise PydanticCustomError("cwd", "must be the absolute path of an existing directory")
         return value
-
-    @pydantic.model_validator(mode="after")
-    def _kernel_and_payload(self) -> CreateTask:
-        if self.executor == KERNEL_EXECUTOR:
-            if not self.origin.kernel_id:
-                raise InvalidInput("executor", "'kernel' needs origin.kernel_id: the kernel "
-                                   "that will run the task")
-            if self.retries:
-                raise InvalidInput("retries", "a task of the kernel executor runs once: "
-                                   "its kernel cannot run it again")
-        elif self.kind in PAYLOAD_KINDS and self.payload is None:
-            raise InvalidInput("payload", f"a {self.kind!r} task needs a payload (sent by "
-                               "%%bgtask or bgtasks_ext.submit)")
-        return self
 
     @pydantic.field_validator("run_on", mode="before")
     @classmethod
@@ -201,6 +179,8 @@ class ErrorIn(pydantic.BaseModel):
     type: str
     message: str
     traceback: str = ""
+    reason: str | None = pydantic.Field(None, max_length=40, description="Set by the runner when "
+                                        "it decided the failure (`result`: not picklable).")
 
 
 class DoneIn(pydantic.BaseModel):
@@ -227,8 +207,8 @@ def parse_done(body: bytes | str) -> Outcome:
     req = _parse(DoneIn, body)
     error = None
     if req.error is not None:
-        error = TaskError(req.error.type, req.error.message, req.error.traceback)
-    return Outcome(req.status, result=req.result, preview=req.preview,  # type: ignore[arg-type]
+        error = TaskError(req.error.type, req.error.message, req.error.traceback, req.error.reason)
+    return Outcome(OutcomeStatus(req.status), result=req.result, preview=req.preview,  # type: ignore[arg-type]
                    error=error)
 
 
@@ -263,119 +243,3 @@ def parse_list_query(arg: Callable[[str, Any], Any]) -> tuple[TaskFilter, int, s
         schedule_id=arg("schedule_id", None) or None,
     )
     return flt, limit, arg("cursor", None) or None
-
-
-# -- replies: documentation of what the handlers send ---------------------------------
-# Named ``...Out`` here, beside the core records; the document names them for what they
-# are on the wire (``TaskOut`` is ``Task`` there: see openapi.py).
-def _reply(title: str) -> pydantic.ConfigDict:
-    return pydantic.ConfigDict(extra="forbid", title=title)
-
-
-class ProgressOut(pydantic.BaseModel):
-    model_config = _reply("Progress")
-    current: float
-    total: float | None
-    fraction: float | None = pydantic.Field(ge=0, le=1)
-    message: str
-
-
-class TaskErrorOut(pydantic.BaseModel):
-    """Why a task failed; ``reason`` is set when the engine decided it (``interrupted``,
-    ``timeout``, ``worker_died``, ``input``)."""
-
-    model_config = _reply("TaskError")
-    type: str
-    message: str
-    traceback: str
-    reason: str | None
-
-
-class OriginOut(pydantic.BaseModel):
-    model_config = _reply("Origin")
-    kernel_id: str | None
-    path: str | None
-
-
-class TaskOut(pydantic.BaseModel):
-    """A task, as ``Task.to_json`` writes it: every key always present, times ISO 8601 UTC."""
-
-    model_config = _reply("Task")
-    id: str
-    name: str
-    kind: str
-    params: dict[str, Any]
-    state: State
-    category: Category
-    progress: ProgressOut
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
-    run_on: datetime | None
-    owner: str
-    origin: OriginOut
-    key: str | None
-    scope: Scope
-    executor: str
-    schedule_id: str | None
-    attempt: int = pydantic.Field(ge=1)
-    retries: int = pydantic.Field(ge=0)
-    timeout: float | None
-    error: TaskErrorOut | None
-    result_preview: Any
-
-
-class TaskPage(pydantic.BaseModel):
-    """One page of ``GET tasks``, newest first; ``next_cursor`` is null on the last page."""
-
-    model_config = _reply("TaskPage")
-    tasks: list[TaskOut]
-    next_cursor: str | None
-
-
-class LogOut(pydantic.BaseModel):
-    """Log text from ``offset``; ask again from ``next_offset`` for more."""
-
-    model_config = _reply("Log")
-    text: str
-    offset: int = pydantic.Field(ge=0)
-    next_offset: int = pydantic.Field(ge=0)
-
-
-class ResultOut(pydantic.BaseModel):
-    """A finished task's result: its JSON preview and the size of the pickled payload."""
-
-    model_config = _reply("Result")
-    id: str
-    preview: Any
-    size: int = pydantic.Field(ge=0)
-
-
-class KindOut(pydantic.BaseModel):
-    model_config = _reply("Kind")
-    name: str
-    title: str
-    description: str
-    schema_: dict[str, Any] = pydantic.Field(alias="schema", description="JSON Schema of `params`.")
-
-
-class KindList(pydantic.BaseModel):
-    model_config = _reply("KindList")
-    kinds: list[KindOut]
-
-
-def _no_default(schema: dict[str, Any]) -> None:
-    """For a key that is absent when unset: no ``"default": null`` in its schema."""
-    schema.pop("default", None)
-
-
-class ErrorOut(pydantic.BaseModel):
-    """Every error reply. Jupyter's own refusals (403) add ``reason``, hence extra keys."""
-
-    model_config = pydantic.ConfigDict(extra="allow", title="Error")
-    message: str
-    field: str = pydantic.Field(  # type: ignore[assignment]
-        None,
-        description="The request field at fault, on a 400 (absent otherwise).",
-        json_schema_extra=_no_default,
-    )

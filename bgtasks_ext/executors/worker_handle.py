@@ -11,7 +11,7 @@ import socket
 import subprocess
 from typing import Mapping
 
-from .base import Job
+from ..core.ports import Job
 from . import protocol
 
 WORKER_MODULE = "bgtasks_ext.executors.worker"

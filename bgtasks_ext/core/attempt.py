@@ -1,0 +1,115 @@
+"""The one attempt runner: run a task's code once and say how it ended.
+
+Every place that runs task code — the thread executor, a process worker, a kernel
+running a task of the ``kernel`` executor, a Dask worker — calls :func:`run_attempt`,
+so an attempt ends the same way everywhere:
+
+- the code returns: its value is pickled (:func:`~.results.dump_result`) and
+  previewed -> ``finished``; a value that cannot be pickled -> ``failed`` with reason
+  ``result``;
+- it raises :class:`TaskCancelled` (a cancel request seen by ``progress()``, or an
+  asynchronous cancel) -> ``cancelled``, also when that lands after the code returned;
+- it raises anything else, ``SystemExit`` and ``KeyboardInterrupt`` included (a task
+  must not end the thread or process that runs it) -> ``failed`` with its traceback,
+  starting at the task's own code.
+
+Where the code runs decides only what surrounds the call: ``window`` is a context
+manager entered just around the code itself (not around pickling the result), for
+the runners that may interrupt the code asynchronously (a SIGTERM in a worker, an
+asynchronous exception in a thread) and must stop doing so once it has returned.
+"""
+
+from __future__ import annotations
+
+import os
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any, Callable
+
+from . import output
+from .context import TaskContext, bind
+from .errors import TaskCancelled
+from .models import TaskError
+from .ports import Outcome, OutcomeStatus
+from .registry import kind_for_ref
+from .results import dump_result, error_from, preview
+
+RESULT = "result"
+"""``TaskError.reason`` of a task whose return value could not be pickled."""
+
+_CANCELLED = Outcome(OutcomeStatus.CANCELLED)
+
+
+def run_attempt(
+    ctx: TaskContext,
+    fn: Callable[..., Any],
+    *args: Any,
+    window: AbstractContextManager[Any] | None = None,
+) -> Outcome:
+    """Call ``fn(*args)`` with ``ctx`` bound to this thread (so ``progress()`` and
+    ``print()`` reach the task) and return the attempt's :class:`Outcome`. Never raises
+    (but for what Python cannot catch)."""
+    output.install()  # again each time: a test runner or a kernel may swap sys.stdout
+    prev = bind(ctx)
+    try:
+        try:
+            with window if window is not None else nullcontext():
+                value = fn(*args)
+        except TaskCancelled:
+            _flush(ctx)
+            return _CANCELLED
+        except BaseException as exc:  # noqa: BLE001 - SystemExit too: see the module doc
+            _flush(ctx)
+            return Outcome(OutcomeStatus.FAILED, error=_error(exc))
+        _flush(ctx)
+        return finished(value)
+    except TaskCancelled:  # an asynchronous cancel that landed after the code returned
+        return _CANCELLED
+    finally:
+        bind(prev)
+
+
+def finished(value: Any) -> Outcome:
+    """The outcome of code that returned ``value``: pickled and previewed, or failed with
+    reason ``result`` when it cannot be pickled."""
+    try:
+        data = dump_result(value)
+    except TaskCancelled:
+        raise
+    except BaseException as exc:  # noqa: BLE001 - a __reduce__ may raise anything
+        return Outcome(OutcomeStatus.FAILED, error=TaskError(
+            type(exc).__qualname__,
+            f"the task returned a {type(value).__qualname__} that cannot be pickled: {exc}",
+            "",
+            reason=RESULT,
+        ))
+    return Outcome(OutcomeStatus.FINISHED, result=data, preview=preview(value))
+
+
+def _flush(ctx: TaskContext) -> None:
+    """Send the last progress; a cancel that arrives meanwhile changes nothing now."""
+    try:
+        ctx.flush()
+    except TaskCancelled:
+        pass
+
+
+def run_kind(ref: str, ctx: TaskContext, cwd: str | None = None) -> Any:
+    """Import the kind at ``ref`` (once per process) and run it with ``ctx``; in
+    ``cwd`` when given (worker processes only: a directory belongs to a whole process).
+    The usual ``fn`` of :func:`run_attempt`, so that a kind that cannot be imported
+    fails its attempt like any other error."""
+    if cwd:
+        os.chdir(cwd)
+    return kind_for_ref(ref).run(ctx)
+
+
+def _error(exc: BaseException) -> TaskError:
+    # The traceback starts where the task's code does, not in this runner.
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
+        tb = tb.tb_next
+    exc.__traceback__ = tb
+    try:
+        return error_from(exc)
+    except Exception as err:  # noqa: BLE001 - a broken __str__ must not lose the failure
+        return TaskError(type(exc).__qualname__, f"<unprintable: {err}>", "")

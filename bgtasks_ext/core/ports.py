@@ -1,0 +1,210 @@
+"""The interfaces the engine calls, and the records that cross them.
+
+The engine (this package) depends only on what is declared here; the plug points
+implement it: :mod:`bgtasks_ext.store` (where history lives) and
+:mod:`bgtasks_ext.executors` (where a task's code runs). Nothing in ``core`` imports
+those packages, so a new store or executor is a new module beside the others that
+subclasses :class:`Store` or :class:`Executor`, and nothing here changes.
+
+**Store.** Synchronous and thread-safe. The engine sends every write through one
+writer thread (:mod:`.writer`) that hands a batch of operations to
+:meth:`Store.write`, applied in one transaction; reads may come from any thread.
+The event loop never calls a store directly.
+
+**Executor.** The engine hands an executor a :class:`Job` and is told, through
+:class:`ExecutorCallbacks`, when the job is claimed, how it progresses, what it logs
+and how it ended (an :class:`Outcome`, built by :func:`.attempt.run_attempt` where the
+code ran). Executors may call back from any thread.
+"""
+
+from __future__ import annotations
+
+import builtins
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar, Mapping, Protocol, Sequence, Union
+
+from .models import LogChunk, Page, Task, TaskError, TaskFilter
+
+
+# -- the store -------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class PutTask:
+    """Insert or replace the whole record."""
+
+    task: Task
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteTask:
+    """Remove a task with its log and blobs. No error if it is gone already."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class AppendLog:
+    """Append text to a task's log, then keep only the newest ``cap`` characters.
+
+    Offsets are absolute character positions and never move: after trimming, a read
+    from an offset that was dropped starts at the oldest text still kept."""
+
+    task_id: str
+    text: str
+    cap: int
+
+
+@dataclass(frozen=True, slots=True)
+class PutBlob:
+    """Store opaque bytes under (task, name): ``input`` and ``result`` so far."""
+
+    task_id: str
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Prune:
+    """Delete terminal tasks beyond the newest ``keep`` ones, and terminal tasks that
+    finished before ``before`` (epoch seconds). ``None`` disables either rule."""
+
+    keep: int | None
+    before: float | None
+
+
+Op = Union[PutTask, DeleteTask, AppendLog, PutBlob, Prune]
+
+
+class Store(ABC):
+    """Persistent (or, for tests, in-memory) home of the task history."""
+
+    @abstractmethod
+    def open(self) -> None:
+        """Create or migrate the schema. Called once before anything else."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release files and connections. Idempotent."""
+
+    @abstractmethod
+    def write(self, ops: Sequence[Op]) -> None:
+        """Apply all ``ops`` in order, atomically and durably (one transaction)."""
+
+    @abstractmethod
+    def get(self, task_id: str) -> Task | None:
+        """One task, or ``None``."""
+
+    @abstractmethod
+    def list(self, flt: TaskFilter, limit: int = 100, cursor: str | None = None) -> Page:
+        """Tasks matching ``flt``, newest first (largest id first), at most ``limit``;
+        ``cursor`` is a previous page's ``next_cursor``. Raises ``InvalidInput("cursor")``
+        for a cursor it did not make."""
+
+    @abstractmethod
+    def count(self, flt: TaskFilter) -> int:
+        """How many tasks match ``flt``."""
+
+    @abstractmethod
+    def live(self) -> builtins.list[Task]:
+        """Every non-terminal task, oldest first: what recovery looks at on start."""
+
+    @abstractmethod
+    def read_log(self, task_id: str, offset: int = 0, limit: int | None = None) -> LogChunk:
+        """Log text from ``offset`` (at most ``limit`` characters when given)."""
+
+    @abstractmethod
+    def get_blob(self, task_id: str, name: str) -> bytes | None:
+        """Bytes stored by :class:`PutBlob`, or ``None``."""
+
+
+# -- the executor ------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Job:
+    """Everything an executor needs to run one attempt of one task."""
+
+    task_id: str
+    kind: str
+    """The kind's registered name."""
+    ref: str
+    """``module:qualname`` of the kind, importable where the job runs."""
+    params: Mapping[str, Any] = field(default_factory=dict)
+    """Parameters already validated against the kind's schema (JSON values)."""
+    payload: bytes | None = None
+    """Opaque input bytes; only the process that runs the job loads them."""
+    python: str | None = None
+    """Interpreter to run under (process executor); ``None`` is the server's own."""
+    cwd: str | None = None
+    attempt: int = 1
+
+
+class OutcomeStatus(str, Enum):
+    """How an attempt of a task ended, as seen where its code ran."""
+
+    FINISHED = "finished"
+    """The code returned; its value was pickled (``Outcome.result``)."""
+    FAILED = "failed"
+    """The code raised (or its value could not be pickled): ``Outcome.error`` says why."""
+    CANCELLED = "cancelled"
+    """The code stopped on a cancel request (``TaskCancelled``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """How an attempt ended."""
+
+    status: OutcomeStatus
+    result: bytes | None = None
+    """The return value, cloudpickled where it ran: opaque to the server."""
+    preview: Any = None
+    """A small JSON-able view of the result (the value itself when it is small and
+    JSON-native, else a truncated ``repr``)."""
+    error: TaskError | None = None
+
+
+class ExecutorCallbacks(Protocol):
+    """What the engine offers executors. Every method is thread-safe and cheap."""
+
+    def claim(self, task_id: str) -> bool:
+        """Called just before the job's code starts. ``False`` means the task was
+        cancelled meanwhile: drop the job without running it or calling :meth:`done`."""
+
+    def progress(self, task_id: str, current: float, total: float | None, message: str | None) -> None:
+        """Latest progress (already coalesced by the task's context)."""
+
+    def log(self, task_id: str, text: str) -> None:
+        """Captured stdout/stderr text."""
+
+    def done(self, task_id: str, outcome: Outcome) -> None:
+        """The attempt ended. Called exactly once per claimed job."""
+
+
+class Executor(ABC):
+    """Runs jobs somewhere. Subclasses set :attr:`name` (the ``executor`` field)."""
+
+    name: ClassVar[str]
+    in_kernel: ClassVar[bool] = False
+    """Runs tasks inside the kernel that launched them (it claims them itself): such a
+    task needs ``origin.kernel_id``, runs once (no retries; the kernel cannot run it
+    again) and carries no payload (the kernel holds the job). The engine enforces it."""
+
+    @abstractmethod
+    def start(self, callbacks: ExecutorCallbacks) -> None:
+        """Get ready (warm the pool); called once by the engine."""
+
+    @abstractmethod
+    def submit(self, job: Job) -> None:
+        """Queue the job and return at once; it runs when a slot is free."""
+
+    @abstractmethod
+    def cancel(self, task_id: str, grace: float) -> None:
+        """Ask a running job to stop, escalating if it has not within ``grace`` seconds.
+
+        Returns at once. The job ends with ``done(cancelled)``, or with what really
+        happened if it finished first. A job not claimed yet is dropped."""
+
+    @abstractmethod
+    def shutdown(self, grace: float) -> None:
+        """Cancel everything still running, wait at most ``grace`` seconds for it to
+        end (calling :meth:`ExecutorCallbacks.done` for each), then release every
+        thread and process."""
