@@ -5,8 +5,8 @@
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import type { TasksModel } from './model';
-import { errorText } from './model';
+import { errorText } from './errors';
+import type { IBgTasksModel } from './tokens';
 import { ITask, LIVE_STATES } from './types';
 
 /** The SPEC's warning; true when the user confirms. */
@@ -29,7 +29,7 @@ export async function confirmCancel(task: ITask): Promise<boolean> {
 
 /** Live log of a task: reads `GET log?offset=` until the task has ended. */
 export function LogView(props: {
-  model: TasksModel;
+  model: IBgTasksModel;
   taskId: string;
   interval?: number;
 }): JSX.Element {
@@ -96,7 +96,7 @@ export function LogView(props: {
   );
 }
 
-export function showLog(model: TasksModel, task: ITask): Promise<unknown> {
+export function showLog(model: IBgTasksModel, task: ITask): Promise<unknown> {
   const body = ReactWidget.create(<LogView model={model} taskId={task.id} />);
   return showDialog({
     title: `Log: ${task.name}`,

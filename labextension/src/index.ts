@@ -31,12 +31,12 @@ function openPanel(app: JupyterFrontEnd): void {
   void app.commands.execute(CommandIDs.openPanel);
 }
 
-const modelPlugin: JupyterFrontEndPlugin<TasksModel> = {
+const modelPlugin: JupyterFrontEndPlugin<IBgTasksModel> = {
   id: 'jupyter-bgtasks:model',
   description: 'The background tasks of this server, kept live; notifications of their ends.',
   autoStart: true,
   provides: IBgTasksModel,
-  activate: (app: JupyterFrontEnd): TasksModel => {
+  activate: (app: JupyterFrontEnd): IBgTasksModel => {
     const model = new TasksModel({
       api: new TasksApi(app.serviceManager.serverSettings),
       storage: window.localStorage,
@@ -56,7 +56,7 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
   optional: [ILayoutRestorer, ICommandPalette],
   activate: (
     app: JupyterFrontEnd,
-    model: TasksModel,
+    model: IBgTasksModel,
     restorer: ILayoutRestorer | null,
     palette: ICommandPalette | null
   ): void => {
@@ -110,7 +110,7 @@ const indicatorPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [IBgTasksModel],
   optional: [IStatusBar],
-  activate: (app: JupyterFrontEnd, model: TasksModel, statusBar: IStatusBar | null): void => {
+  activate: (app: JupyterFrontEnd, model: IBgTasksModel, statusBar: IStatusBar | null): void => {
     const indicator = new RunningIndicator(model, () => openPanel(app));
     if (statusBar) {
       statusBar.registerStatusItem('jupyter-bgtasks:indicator', {

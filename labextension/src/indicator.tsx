@@ -3,11 +3,11 @@ import { ReactWidget } from '@jupyterlab/apputils';
 import * as React from 'react';
 
 import { tasksIcon } from './icons';
-import type { TasksModel } from './model';
+import type { IBgTasksModel } from './tokens';
 
 export class RunningIndicator extends ReactWidget {
   constructor(
-    readonly model: TasksModel,
+    readonly model: IBgTasksModel,
     private readonly onOpen: () => void
   ) {
     super();

@@ -1,20 +1,19 @@
 /**
- * The one owner of the connection to the task engine: it keeps the events websocket
- * open (reconnecting with backoff), polls REST with `@lumino/polling` while the socket
- * is down, loads the history tabs page by page, and tells views what changed through
- * Signals. Views never fetch the task list themselves.
+ * The task model: the one owner of the task list of the page. It merges what the events
+ * connection (connection.ts) delivers into the store, refreshes over REST while the
+ * socket is down, loads the history tabs page by page, remembers the tasks launched from
+ * this browser, and tells views what changed through Signals. Views never fetch the
+ * task list themselves; they see this class only through `IBgTasksModel` (tokens.ts).
  */
 import { IDisposable } from '@lumino/disposable';
-import { Poll } from '@lumino/polling';
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { backoffDelay, DEFAULT_BACKOFF, IBackoff } from './backoff';
+import { ConnectionStatus, EventsConnection } from './connection';
+import { errorText } from './errors';
 import type { ITasksApi } from './request';
 import { IMergeResult, TaskStore } from './store';
-import { Category, ICreateTask, ITask } from './types';
-
-/** How the model hears about changes. */
-export type ConnectionStatus = 'connecting' | 'live' | 'polling' | 'disposed';
+import type { IBgTasksModel } from './tokens';
+import { Category, EventMessage, ICreateTask, ITask } from './types';
 
 /** The history tabs, read from REST page by page (the live tab comes from events). */
 const HISTORY: Category[] = ['failed', 'finished'];
@@ -23,62 +22,34 @@ const HISTORY: Category[] = ['failed', 'finished'];
 const MINE_KEY = 'jupyter-bgtasks:launched';
 const MINE_MAX = 500;
 
-/** A small seam over timers, so tests drive time. */
-export interface IClock {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
 export namespace TasksModel {
-  export interface IOptions {
+  /** The connection's options (timers, backoff, polling), and the model's own. */
+  export interface IOptions extends Omit<EventsConnection.IOptions, 'api' | 'poll'> {
     api: ITasksApi;
     /** Tasks per REST page. */
     pageSize?: number;
-    /** Polling interval while the websocket is down (ms). */
-    pollInterval?: number;
-    backoff?: IBackoff;
-    random?: () => number;
-    clock?: IClock;
     /** Where to remember the tasks launched here (null: only in memory). */
     storage?: Pick<Storage, 'getItem' | 'setItem'> | null;
-    /** `@lumino/polling` standby; 'when-hidden' in the browser. */
-    standby?: Poll.Standby;
-  }
-
-  /** Load state of one tab. */
-  export interface ITabState {
-    loading: boolean;
-    error: string | null;
-    /** A further REST page exists (history tabs). */
-    hasMore: boolean;
   }
 }
 
-const defaultClock: IClock = {
-  setTimeout: (fn, ms) => setTimeout(fn, ms),
-  clearTimeout: handle => clearTimeout(handle as any)
-};
-
-export class TasksModel implements IDisposable {
+export class TasksModel implements IBgTasksModel, IDisposable {
   constructor(options: TasksModel.IOptions) {
     this.api = options.api;
     this._pageSize = options.pageSize ?? 100;
-    this._backoff = options.backoff ?? DEFAULT_BACKOFF;
-    this._random = options.random ?? Math.random;
-    this._clock = options.clock ?? defaultClock;
     this._storage = options.storage ?? null;
     this._mine = new Set(this.readMine());
-    this._poll = new Poll({
-      auto: false,
-      factory: () => this.pollOnce(),
-      frequency: {
-        interval: options.pollInterval ?? 2000,
-        backoff: true,
-        max: this._backoff.max
-      },
-      name: 'jupyter-bgtasks:poll',
-      standby: options.standby ?? 'never'
+    this._connection = new EventsConnection({
+      api: options.api,
+      poll: () => this.refreshLive(),
+      pollInterval: options.pollInterval,
+      backoff: options.backoff,
+      random: options.random,
+      clock: options.clock,
+      standby: options.standby
     });
+    this._connection.statusChanged.connect(this.onStatus, this);
+    this._connection.received.connect(this.onMessages, this);
     for (const category of ['pending', ...HISTORY] as Category[]) {
       this._tabs.set(category, { loading: false, error: null, hasMore: false });
     }
@@ -102,11 +73,11 @@ export class TasksModel implements IDisposable {
   }
 
   get status(): ConnectionStatus {
-    return this._status;
+    return this._connection.status;
   }
 
   get isDisposed(): boolean {
-    return this._status === 'disposed';
+    return this._connection.isDisposed;
   }
 
   /** Tasks actually running (or being cancelled): the indicator's count. */
@@ -122,7 +93,7 @@ export class TasksModel implements IDisposable {
     return this._store.get(id);
   }
 
-  tab(category: Category): TasksModel.ITabState {
+  tab(category: Category): IBgTasksModel.ITabState {
     return this._tabs.get(category)!;
   }
 
@@ -137,7 +108,7 @@ export class TasksModel implements IDisposable {
       return;
     }
     this._started = true;
-    this.connect();
+    this._connection.open();
     for (const category of HISTORY) {
       void this.loadPage(category, true);
     }
@@ -193,90 +164,44 @@ export class TasksModel implements IDisposable {
     if (this.isDisposed) {
       return;
     }
-    this.setStatus('disposed');
-    this._clock.clearTimeout(this._timer);
-    this._poll.dispose();
-    if (this._socket) {
-      this._socket.onclose = null;
-      this._socket.close();
-      this._socket = null;
-    }
+    this._connection.dispose();
     Signal.clearData(this);
   }
 
-  // -- the websocket -----------------------------------------------------------------
+  // -- what the connection delivers --------------------------------------------------
 
-  private connect(): void {
-    if (this.isDisposed) {
-      return;
+  private onStatus(_: EventsConnection, status: ConnectionStatus): void {
+    if (status === 'live') {
+      // The socket is the source of truth again: polling's errors are over.
+      this.tab('pending').error = null;
     }
-    if (this._status !== 'polling') {
-      this.setStatus('connecting');
-    }
-    let socket: WebSocket;
-    try {
-      socket = this.api.openSocket(this.api.eventsUrl());
-    } catch {
-      this.onSocketClosed();
-      return;
-    }
-    this._socket = socket;
-    socket.onopen = () => {
-      this._attempt = 0;
-    };
-    socket.onmessage = (event: MessageEvent) => {
-      let result: IMergeResult;
-      try {
-        result = this._store.applyFrame(String(event.data));
-      } catch (error) {
-        console.warn('jupyter-bgtasks: unreadable event frame', error);
-        return;
-      }
-      if (this._status !== 'live') {
-        // The snapshot arrived: the socket is the source of truth again.
-        this.setStatus('live');
-        void this._poll.stop();
-        this.tab('pending').error = null;
-        for (const category of HISTORY) {
-          if (!this.tab(category).loading) {
-            void this.loadPage(category, true);
-          }
+    this._statusChanged.emit(status);
+    this._changed.emit();
+    if (status === 'live') {
+      // History may have grown while nobody was listening.
+      for (const category of HISTORY) {
+        if (!this.tab(category).loading) {
+          void this.loadPage(category, true);
         }
       }
-      this.merge(result);
-    };
-    socket.onclose = () => this.onSocketClosed();
-    socket.onerror = () => {
-      /* onclose follows */
-    };
+    }
   }
 
-  private onSocketClosed(): void {
-    this._socket = null;
-    if (this.isDisposed) {
+  private onMessages(_: EventsConnection, messages: EventMessage[]): void {
+    let result: IMergeResult;
+    try {
+      result = this._store.applyMessages(messages);
+    } catch (error) {
+      console.warn('jupyter-bgtasks: unreadable event frame', error);
       return;
     }
-    this._attempt++;
-    // Meanwhile, REST keeps the list current.
-    if (this._status !== 'polling') {
-      this.setStatus('polling');
-      void this._poll.start();
-    }
-    const delay = backoffDelay(this._attempt, this._backoff, this._random);
-    this._timer = this._clock.setTimeout(() => this.connect(), delay);
-  }
-
-  /** Reconnect attempts since the socket last opened (for tests and diagnostics). */
-  get attempt(): number {
-    return this._attempt;
+    this.merge(result);
   }
 
   // -- REST --------------------------------------------------------------------------
 
-  private async pollOnce(): Promise<void> {
-    if (this._status !== 'polling') {
-      return;
-    }
+  /** The connection's polling fallback: every live task, then the first history pages. */
+  private async refreshLive(): Promise<void> {
     const tab = this.tab('pending');
     try {
       const page = await this.api.list({ category: 'pending', limit: 1000 });
@@ -341,13 +266,7 @@ export class TasksModel implements IDisposable {
     }
   }
 
-  private setStatus(status: ConnectionStatus): void {
-    if (this._status !== status) {
-      this._status = status;
-      this._statusChanged.emit(status);
-      this._changed.emit();
-    }
-  }
+  // -- tasks launched from this browser ----------------------------------------------
 
   private readMine(): string[] {
     try {
@@ -369,29 +288,14 @@ export class TasksModel implements IDisposable {
   }
 
   private _store = new TaskStore();
-  private _tabs = new Map<Category, TasksModel.ITabState>();
+  private _connection: EventsConnection;
+  private _tabs = new Map<Category, IBgTasksModel.ITabState>();
   private _cursors = new Map<Category, string | null>();
   private _mine: Set<string>;
-  private _status: ConnectionStatus = 'connecting';
   private _started = false;
-  private _socket: WebSocket | null = null;
-  private _attempt = 0;
-  private _timer: unknown = null;
-  private _poll: Poll;
   private _pageSize: number;
-  private _backoff: IBackoff;
-  private _random: () => number;
-  private _clock: IClock;
   private _storage: Pick<Storage, 'getItem' | 'setItem'> | null;
   private _changed = new Signal<this, void>(this);
   private _statusChanged = new Signal<this, ConnectionStatus>(this);
   private _taskEnded = new Signal<this, ITask>(this);
-}
-
-/** A readable line for an error of any shape. */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) {
-    return error.message;
-  }
-  return String(error);
 }

@@ -8,14 +8,10 @@ import type { ErrorSchema } from '@rjsf/utils';
 import validator from '@rjsf/validator-ajv8';
 import * as React from 'react';
 
-import { errorText, TasksModel } from './model';
+import { errorText } from './errors';
+import { creatableKinds } from './kinds';
+import type { IBgTasksModel } from './tokens';
 import type { IKind, ITask } from './types';
-
-/**
- * Kinds a browser cannot create: they need a payload only a kernel can send
- * (`PAYLOAD_KINDS` in bgtasks_ext/server/wire.py).
- */
-const KERNEL_ONLY_KINDS = new Set(['code']);
 
 /** Server field (`params.times`) → rjsf extra errors, or null for a non-param field. */
 export function paramError(field: string, message: string): ErrorSchema | null {
@@ -33,7 +29,7 @@ export function paramError(field: string, message: string): ErrorSchema | null {
 }
 
 export function NewTaskForm(props: {
-  model: TasksModel;
+  model: IBgTasksModel;
   onCreated: (task: ITask) => void;
   onClose: () => void;
 }): JSX.Element {
@@ -50,7 +46,7 @@ export function NewTaskForm(props: {
   React.useEffect(() => {
     model.api.kinds().then(
       list => {
-        const usable = list.kinds.filter(k => !KERNEL_ONLY_KINDS.has(k.name));
+        const usable = creatableKinds(list.kinds);
         setKinds(usable);
         if (usable.length) {
           setKindName(usable[0].name);

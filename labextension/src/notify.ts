@@ -2,9 +2,9 @@
 import { Notification } from '@jupyterlab/apputils';
 
 import { showError, showLog } from './dialogs';
-import type { TasksModel } from './model';
+import type { IBgTasksModel } from './tokens';
 
-export function notifyEndings(model: TasksModel, openPanel: () => void): void {
+export function notifyEndings(model: IBgTasksModel, openPanel: () => void): void {
   model.taskEnded.connect((_, task) => {
     const actions: Notification.IAction[] = [
       { label: 'Show log', callback: () => void showLog(model, task) },

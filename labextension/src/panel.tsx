@@ -8,10 +8,10 @@ import { Message } from '@lumino/messaging';
 import * as React from 'react';
 
 import { confirmCancel, showError, showLog } from './dialogs';
-import { errorText, TasksModel } from './model';
+import { errorText } from './errors';
 import { NewTaskForm } from './newtask';
 import { IRowActions, TaskRow } from './taskrow';
-import { PANEL_ID } from './tokens';
+import { IBgTasksModel, PANEL_ID } from './tokens';
 import { Category, ITask } from './types';
 
 type Tab = Category | 'schedules';
@@ -34,7 +34,7 @@ const EMPTY: Record<Category, string> = {
 
 export namespace TasksPanel {
   export interface IOptions {
-    model: TasksModel;
+    model: IBgTasksModel;
     /** Open a notebook (the app's `docmanager:open`). */
     openPath: (path: string) => void;
   }
@@ -51,7 +51,7 @@ export class TasksPanel extends ReactWidget {
     this.model.changed.connect(this.onModelChanged, this);
   }
 
-  readonly model: TasksModel;
+  readonly model: IBgTasksModel;
 
   /** Show a tab (or the form). */
   select(tab: Tab, newTask = false): void {

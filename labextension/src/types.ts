@@ -1,7 +1,7 @@
 /**
  * The REST and websocket JSON of jupyter-bgtasks, exactly as the server sends it.
  *
- * Mirrors `bgtasks_ext/server/wire.py` (the `...Out` reply models, named here as the
+ * Mirrors `bgtasks_ext/server/replies.py` (the `...Out` reply models, named here as the
  * OpenAPI document names them) and the events messages of `docs/rest.md`. Keep the two
  * in step: a key added there is added here.
  */
@@ -86,12 +86,19 @@ export interface ILog {
   next_offset: number;
 }
 
-/** `Kind`: a registered kind and the JSON Schema of its `params`. */
+/** `Kind`: a registered kind, the JSON Schema of its `params`, and what it needs. */
 export interface IKind {
   name: string;
   title: string;
   description: string;
   schema: { [key: string]: any };
+  /**
+   * Its tasks carry input bytes only a kernel makes (`%%bgtask`, `submit()`); the
+   * server refuses them without, except on an executor that runs inside the kernel.
+   */
+  needs_payload: boolean;
+  /** Only a kernel can launch it: the panel's "New task" form leaves it out. */
+  needs_kernel: boolean;
 }
 
 /** `KindList`: the reply of `GET kinds`. */

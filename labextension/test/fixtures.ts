@@ -1,9 +1,10 @@
 /** Test doubles of the model's seams: a fake server API, websocket and clock. */
+import type { IClock } from '../src/connection';
 import type { ITasksApi } from '../src/request';
-import type { IClock } from '../src/model';
 import type {
   Category,
   ICreateTask,
+  IKind,
   ILog,
   IKindList,
   IListQuery,
@@ -52,6 +53,20 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
     result_preview: null,
     ...overrides,
     ...(overrides.state && !overrides.category ? { category: CATEGORY[state] } : {})
+  };
+}
+
+/** A kind as `GET kinds` lists it: by default one a browser can start. */
+export function makeKind(overrides: Partial<IKind> = {}): IKind {
+  const name = overrides.name ?? 'count';
+  return {
+    name,
+    title: name,
+    description: '',
+    schema: { type: 'object', properties: {} },
+    needs_payload: false,
+    needs_kernel: false,
+    ...overrides
   };
 }
 
@@ -179,4 +194,18 @@ export async function settle(): Promise<void> {
   for (let i = 0; i < 10; i++) {
     await new Promise(resolve => setImmediate(resolve));
   }
+}
+
+/**
+ * Drop the live socket, then let `n` reconnects fail at once: the delays the
+ * connection waited before each of them.
+ */
+export function failReconnects(api: FakeApi, clock: FakeClock, n: number): number[] {
+  api.socket.drop();
+  const delays: number[] = [];
+  for (let i = 0; i < n; i++) {
+    delays.push(clock.fire()); // reconnect: a new socket
+    api.socket.drop();
+  }
+  return delays;
 }

@@ -1,11 +1,13 @@
-/** The model: events over the websocket, reconnects with backoff, REST polling meanwhile. */
+/**
+ * The model: the task list from events, REST polling while the socket is down, history
+ * pages, and the tasks launched here. The socket and its backoff: connection.test.ts.
+ */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { backoffDelay } from '../src/backoff';
 import { TasksModel } from '../src/model';
 import { ITask } from '../src/types';
-import { FakeApi, FakeClock, makeTask, settle, withState } from './fixtures';
+import { failReconnects, FakeApi, FakeClock, makeTask, settle, withState } from './fixtures';
 
 function setUp(): { api: FakeApi; clock: FakeClock; model: TasksModel } {
   const api = new FakeApi();
@@ -19,21 +21,6 @@ function setUp(): { api: FakeApi; clock: FakeClock; model: TasksModel } {
   });
   return { api, clock, model };
 }
-
-describe('backoffDelay', () => {
-  test('doubles from base up to max, with jitter in the upper half', () => {
-    const b = { base: 100, max: 1000 };
-    assert.deepEqual(
-      [1, 2, 3, 4, 5, 6].map(a => backoffDelay(a, b, () => 1)),
-      [100, 200, 400, 800, 1000, 1000]
-    );
-    assert.equal(backoffDelay(3, b, () => 0), 200);
-    for (let i = 0; i < 100; i++) {
-      const d = backoffDelay(2, b);
-      assert.ok(d >= 100 && d <= 200, String(d));
-    }
-  });
-});
 
 describe('TasksModel', () => {
   test('the snapshot and then task messages drive the tabs and the running count', async () => {
@@ -108,13 +95,8 @@ describe('TasksModel', () => {
 
     // When the socket drops, and every reconnect fails at once
     api.pages.pending = [withState(task, 'running', 1)];
-    api.socket.drop();
+    const delays = failReconnects(api, clock, 6);
     assert.equal(model.status, 'polling');
-    const delays: number[] = [];
-    for (let i = 0; i < 6; i++) {
-      delays.push(clock.fire()); // reconnect: a new socket
-      api.socket.drop();
-    }
 
     // Then the delays grow exponentially up to the cap
     assert.deepEqual(delays, [100, 200, 400, 800, 1000, 1000]);
@@ -132,10 +114,9 @@ describe('TasksModel', () => {
     api.socket.send({ type: 'snapshot', seq: 40, tasks: [] });
     await settle();
 
-    // Then the model is live again, the backoff is reset, and the vanished task's end
-    // was read from the server
+    // Then the model is live again and the vanished task's end was read from the server
+    // (that the backoff is reset: connection.test.ts)
     assert.equal(model.status, 'live');
-    assert.equal(model.attempt, 0);
     assert.equal(model.task(task.id)?.state, 'finished');
     model.dispose();
   });
@@ -171,6 +152,37 @@ describe('TasksModel', () => {
     assert.equal(model.tasks('failed').length, 250);
     assert.equal(model.tab('failed').hasMore, false);
     model.dispose();
+  });
+
+  test('a failed poll shows on the pending tab until the socket is back', async () => {
+    // Given a live model whose socket drops while the server is unreachable over REST
+    const { api, clock, model } = setUp();
+    const statuses: string[] = [];
+    model.statusChanged.connect((_, status) => statuses.push(status));
+    model.start();
+    api.socket.open();
+    api.socket.send({ type: 'snapshot', seq: 1, tasks: [] });
+    api.failLists = true;
+    api.socket.drop();
+
+    // When a poll fails
+    await new Promise(resolve => setTimeout(resolve, 50));
+
+    // Then the pending tab says so
+    assert.equal(model.status, 'polling');
+    assert.equal(model.tab('pending').error, 'unreachable');
+
+    // When the socket comes back
+    api.failLists = false;
+    clock.fire();
+    api.socket.open();
+    api.socket.send({ type: 'snapshot', seq: 2, tasks: [] });
+
+    // Then the error is gone and every status change was passed on
+    assert.equal(model.tab('pending').error, null);
+    assert.deepEqual(statuses, ['live', 'polling', 'live']);
+    model.dispose();
+    assert.deepEqual(statuses, ['live', 'polling', 'live', 'disposed']);
   });
 
   test('an unreachable server shows as an error on the tab, not a crash', async () => {
