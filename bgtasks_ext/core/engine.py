@@ -129,8 +129,10 @@ class Engine:
         fut.result()
         with self._lock:
             self._running = True
-            for task in pending:
-                self._adopt(task)
+            runnable = [task.id for task in pending if self._adopt(task)]
+        # Off the lock: an executor may claim in the calling thread (see _hand_off).
+        for task_id in runnable:
+            self._schedule(task_id)
 
     def stop(self, grace: float | None = None) -> None:
         """Stop: running tasks get their cancel signal and ``grace`` seconds; what they
@@ -537,9 +539,10 @@ class Engine:
         """Seconds before retry number ``attempt`` runs (exponential, capped)."""
         return min(self.config.retry_backoff * 2 ** (attempt - 1), self.config.retry_backoff_max)
 
-    def _adopt(self, task: Task) -> None:
-        """Take a recovered pending task back into the live set and schedule it; fail it
-        when this start cannot run it (its executor or kind is no longer configured)."""
+    def _adopt(self, task: Task) -> bool:
+        """Take a recovered pending task back into the live set; returns whether it can
+        run here. Fails it when this start cannot (its executor or kind is no longer
+        configured)."""
         self._live[task.id] = task
         if task.key is not None:
             self._keys[task.key] = task.id
@@ -548,9 +551,9 @@ class Engine:
         elif task.kind not in self.kinds:
             problem = f"kind {task.kind!r} is not registered on this server"
         else:
-            self._schedule(task.id)
-            return
+            return True
         self._end(task, State.FAILED, error=TaskError("Unavailable", problem, reason="unavailable"))
+        return False
 
     def _schedule(self, task_id: str) -> None:
         """Hand a pending task to its executor now, or at its ``run_on`` time."""
@@ -578,8 +581,10 @@ class Engine:
             self._hand_off(task)
 
     def _hand_off(self, task: Task) -> None:
-        """Give a pending task's job to its executor (off the lock: the payload is read
-        from the store, and the executor's ``claim`` is the check that counts)."""
+        """Give a pending task's job to its executor. Never under the engine lock: the
+        payload is read from the store, and an executor may start the job (and call
+        ``claim``) in this very thread — from the writer thread, right after the task's
+        commit, that saves a thread hop on every task."""
         payload = self.store.get_blob(task.id, "input") if task.has_payload else None
         self.executors[task.executor].submit(Job(
             task_id=task.id, kind=task.kind, ref=self.kinds.get(task.kind).ref,

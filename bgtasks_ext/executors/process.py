@@ -75,7 +75,9 @@ class ProcessExecutor(Executor):
         self._thread.start()
 
     def submit(self, job: Job) -> None:
-        if not self._closed:
+        # An idle worker takes it from this thread; otherwise the loop queues it.
+        sup = self._supervisor
+        if not self._closed and (sup is None or not sup.try_start(job)):
             self._mailbox.post("submit", job)
 
     def cancel(self, task_id: str, grace: float) -> None:

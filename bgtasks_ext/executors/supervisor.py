@@ -3,8 +3,13 @@
 It waits (``selectors``) on the workers' sockets, on their pidfds (readable when the
 process exits), on the :class:`~.mailbox.Mailbox` that :meth:`ProcessExecutor.submit` and
 friends post to, and on its own timers (cancel escalation, restart back-off), and
-it makes every callback. With one owner there are no locks on the hot path, and a
-job goes from ``submit`` to its worker in one wake-up.
+it makes every callback.
+
+One shortcut: :meth:`Supervisor.try_start` lets the thread that submits a job (the
+engine's writer, right after the job's task is committed) hand it to an idle worker
+itself, so the common case costs no wake-up of this thread. The loop and the shortcut
+share :attr:`Supervisor.lock`, taken by the loop for each turn's work (never while it
+waits in ``select``), so the state below still has one owner at a time.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import itertools
 import logging
 import selectors
 import signal
+import threading
 import time
 from typing import Any, Callable, Sequence
 
@@ -57,6 +63,9 @@ class Supervisor:
         self._timers: list[tuple[float, int, Callable[[], None]]] = []
         self._seq = itertools.count()
         self._closing = False
+        self.lock = threading.Lock()
+        """Held for every change of the state below: by the loop for each turn's work,
+        by :meth:`try_start` from the submitting thread."""
         self._refill = True
         """Set when the pools may need workers started: checked once per loop turn,
         not on every message, to keep the hot path short."""
@@ -66,15 +75,20 @@ class Supervisor:
         self._sel.register(self.mailbox.read_fd, selectors.EVENT_READ, self._on_wake)
         self._pool(self.python)
         try:
-            while not (self._closing and not self._live_workers()):
-                self._fill()
-                timeout = None
-                if self._timers:
-                    timeout = max(0.0, self._timers[0][0] - time.monotonic())
-                for key, _ in self._sel.select(timeout):
-                    key.data()
-                self._fire_timers()
-                self._dispatch()
+            while True:
+                with self.lock:
+                    if self._closing and not self._live_workers():
+                        break
+                    self._fill()
+                    timeout = None
+                    if self._timers:
+                        timeout = max(0.0, self._timers[0][0] - time.monotonic())
+                events = self._sel.select(timeout)  # registrations happen on this thread only
+                with self.lock:
+                    for key, _ in events:
+                        key.data()
+                    self._fire_timers()
+                    self._dispatch()
         except BaseException:
             log.exception("process executor loop crashed; killing its workers")
             for w in self._live_workers():
@@ -149,6 +163,19 @@ class Supervisor:
             w.kill(signal.SIGKILL)
 
     # -- dispatch ---------------------------------------------------------------------
+    def try_start(self, job: Job) -> bool:
+        """From the submitting thread: start ``job`` at once when a worker of its
+        interpreter is idle and no job waits before it. ``False`` leaves it to the loop
+        (post it to the mailbox). The caller must hold no lock the callbacks take."""
+        with self.lock:
+            if self._closing or job.task_id in self._queued or job.task_id in self._running:
+                return True  # dropped, as the loop would drop it
+            pool = self.pools.get(job.python or self.python)
+            if pool is None or pool.queue or not pool.idle:
+                return False
+            self._start(pool, job)
+            return True
+
     def _dispatch(self) -> None:
         for pool in self.pools.values():
             while pool.queue and pool.idle:
@@ -156,23 +183,27 @@ class Supervisor:
                 if job.task_id not in self._queued:
                     continue  # cancelled while queued
                 self._queued.discard(job.task_id)
-                msg = protocol.run_msg(
-                    job.task_id, job.ref, dict(job.params), job.attempt, job.cwd, job.payload is not None
-                )
-                try:
-                    chunks = protocol.encode(msg, job.payload)
-                except (TypeError, ValueError) as exc:
-                    if self._call(self.callbacks.claim, job.task_id):
-                        err = TaskError(type(exc).__name__, f"parameters are not JSON: {exc}", reason="input")
-                        self._call(self.callbacks.done, job.task_id, Outcome(OutcomeStatus.FAILED, error=err))
-                    continue
-                if not self._call(self.callbacks.claim, job.task_id):
-                    continue
-                w = pool.idle.popleft()
-                w.job = job
-                self._running[job.task_id] = w
-                # A failed send means the worker died: its exit reports the job.
-                w.send_chunks(chunks)
+                self._start(pool, job)
+
+    def _start(self, pool: Pool, job: Job) -> None:
+        """Claim ``job`` and send it to an idle worker of ``pool`` (there is one)."""
+        msg = protocol.run_msg(
+            job.task_id, job.ref, dict(job.params), job.attempt, job.cwd, job.payload is not None
+        )
+        try:
+            chunks = protocol.encode(msg, job.payload)
+        except (TypeError, ValueError) as exc:
+            if self._call(self.callbacks.claim, job.task_id):
+                err = TaskError(type(exc).__name__, f"parameters are not JSON: {exc}", reason="input")
+                self._call(self.callbacks.done, job.task_id, Outcome(OutcomeStatus.FAILED, error=err))
+            return
+        if not self._call(self.callbacks.claim, job.task_id):
+            return
+        w = pool.idle.popleft()
+        w.job = job
+        self._running[job.task_id] = w
+        # A failed send means the worker died: its exit reports the job.
+        w.send_chunks(chunks)
 
     def _fill(self) -> None:
         if self._closing or not self._refill:

@@ -20,7 +20,6 @@ seconds is closed (code 1013) and should reconnect for a fresh snapshot.
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 from collections import deque
 from typing import Any
@@ -35,6 +34,7 @@ from tornado import web
 from tornado.websocket import WebSocketHandler
 
 from ..core.engine import Engine
+from ..core.jsontext import dumps as json_dumps
 from ..core.models import TaskEvent
 from .handlers import AUTH_RESOURCE, kernel_secret_ok
 from .subscriber import Msg, Subscriber, frame_of
@@ -43,8 +43,8 @@ CLOSE_GOING_AWAY = 1001
 
 
 def task_msg(event: TaskEvent) -> Msg:
-    text = json.dumps({"type": "task", "seq": event.seq, "change": event.change,
-                       "task": event.task.to_json()}, separators=(",", ":"))
+    text = json_dumps({"type": "task", "seq": event.seq, "change": event.change,
+                       "task": event.task.to_json()})
     return Msg(event.seq, event.task.id, text)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import json
 from typing import Any, Callable, TypeVar
 
 from jupyter_server.auth.decorator import authorized
@@ -24,6 +23,7 @@ from tornado import web
 from ..core.constants import PICKLE_TYPE
 from ..core.engine import Engine
 from ..core.errors import BgTasksError, Conflict, EngineClosed, NotFound
+from ..core.jsontext import dumps as json_dumps
 from ..core.models import Task
 from ..core.states import State
 from ..executors.kernel import KernelExecutor
@@ -111,7 +111,7 @@ class BgTasksHandler(APIHandler):
             field = getattr(exc, "field", None)
             if field is not None:
                 reply["field"] = field
-            self.finish(json.dumps(reply))
+            self.finish(json_dumps(reply))
             return
         super().write_error(status_code, **kwargs)
 
@@ -129,7 +129,7 @@ class BgTasksHandler(APIHandler):
 
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
-        self.finish(json.dumps(data))
+        self.finish(json_dumps(data))
 
 
 class TasksHandler(BgTasksHandler):

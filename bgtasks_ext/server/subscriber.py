@@ -11,13 +11,13 @@ a fresh snapshot. State changes are never dropped: they are the stream's truth.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from typing import Callable, NamedTuple
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
+from ..core.jsontext import dumps as json_dumps
 from ..core.models import Task
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ class Subscriber:
     def snapshot(self, seq: int, tasks: list[Task]) -> None:
         self.since = seq
         tasks_json = [t.to_json() for t in tasks]
-        self.write(json.dumps({"type": "snapshot", "seq": seq, "tasks": tasks_json},
-                              separators=(",", ":")).encode())
+        self.write(json_dumps({"type": "snapshot", "seq": seq, "tasks": tasks_json}).encode())
 
     def send(self, msgs: list[Msg], frame: bytes, progress: bool) -> None:
         """Write ``frame`` (the messages ``msgs``, by seq), minus what the snapshot held."""

@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 from typing import Any, Mapping
 
 import orjson
 
 from ..core.errors import InvalidInput
+from ..core.jsontext import dumps as json_dumps
 from ..core.models import Origin, Progress, Scope, Task, TaskError
 from ..core.states import State
 
@@ -33,19 +33,6 @@ TERMINAL_STATES: tuple[State, ...] = tuple(s for s in State if s.terminal)
 
 _CURSOR_PREFIX = "c1:"
 """Versions the cursor format so a later change can still refuse old cursors cleanly."""
-
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _fast_dumps(value: Any) -> str:
-    """orjson (several times faster: this runs for every stored change on the writer
-    thread), falling back to the standard encoder for what orjson refuses (integers
-    beyond 64 bits, say)."""
-    try:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
-    except (TypeError, orjson.JSONEncodeError):
-        return _dumps(value)
-
 
 def to_record(task: Task) -> dict[str, Any]:
     """The task as a JSON-able dict with every field (enums as values)."""
@@ -118,7 +105,7 @@ def dumps(task: Task) -> str:
     naming the field, so one bad task fails its batch with a message, not a crash."""
     rec = to_record(task)
     try:
-        return _fast_dumps(rec)
+        return json_dumps(rec)
     except (TypeError, ValueError) as exc:
         bad = next((k for k, v in rec.items() if not _jsonable(v)), "task")
         raise InvalidInput(bad, f"task {task.id}: not JSON-serializable ({exc})") from None
@@ -145,7 +132,7 @@ def row(task: Task) -> tuple[Any, ...]:
 
 def _jsonable(value: Any) -> bool:
     try:
-        _dumps(value)
+        json_dumps(value)
     except (TypeError, ValueError):
         return False
     return True

@@ -40,10 +40,12 @@ class Recorder:
         self.ended_at: dict[str, float] = {}
         self.refuse = refuse or set()
         self.errors: list[str] = []
+        self.claim_threads: dict[str, str] = {}
 
     def claim(self, task_id: str) -> bool:
         with self.cond:
             self.claimed.append(task_id)
+            self.claim_threads[task_id] = threading.current_thread().name
             self.cond.notify_all()
         return task_id not in self.refuse
 
@@ -506,3 +508,21 @@ def test_the_sigterm_guard_defers_inside_the_send_path_and_fires_once() -> None:
     # And once raised, a second SIGTERM cannot land in the worker's own cleanup
     guard.on_sigterm(signal.SIGTERM, None)
     assert not guard.armed
+
+
+def test_an_idle_worker_takes_a_job_from_the_submitting_thread(make: Any) -> None:
+    # Given warm workers, all idle
+    ex, rec = make(workers=2)
+    assert wait_until(lambda: len(ex.pids(ready=True)) == 2)
+    # When a job is submitted (the engine does it from its writer thread, after the commit)
+    ex.submit(job("fast", "add", a=1, b=2))
+    # Then the submitting thread claimed and started it itself: no wake-up of the loop
+    assert rec.claim_threads["fast"] == threading.current_thread().name
+    assert rec.wait_done("fast").status == "finished"
+    # And once every worker is busy, the loop queues the next ones and starts them in turn
+    ex.submit(job("slow1", "slow", seconds=0.3))
+    ex.submit(job("slow2", "slow", seconds=0.3))
+    ex.submit(job("queued", "add", a=2, b=3))
+    assert rec.wait_done("queued").status == "finished"
+    assert rec.claim_threads["queued"] == "bgtasks-process"
+    assert not rec.errors
