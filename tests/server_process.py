@@ -35,11 +35,12 @@ class ServerProcess:
     """``jupyter server`` on ``store`` (an SQLite file), started by :meth:`start`."""
 
     def __init__(self, root: Path, store: Path, *, token: str | None = None,
-                 config: dict[str, Any] | None = None) -> None:
+                 config: dict[str, Any] | None = None, terminals: bool = False) -> None:
         self.root = root
         self.store = store
         self.token = token or secrets.token_hex(16)
         self.config = config or {}
+        self.terminals = terminals
         self.proc: subprocess.Popen[bytes] | None = None
         self.port = 0
         self.log_path = root / "server.log"
@@ -74,7 +75,7 @@ class ServerProcess:
         # Only our extension: the others (lab, lsp, terminals) cost start-up time.
         config = {"ServerApp": {"jpserver_extensions": {
             "bgtasks_ext": True, "jupyterlab": False, "jupyter_lsp": False,
-            "jupyter_server_terminals": False, "notebook_shim": False}},
+            "jupyter_server_terminals": self.terminals, "notebook_shim": False}},
             "BgTasks": bgtasks}
         (self.root / "jupyter_config_dir").mkdir(parents=True, exist_ok=True)
         (self.root / "jupyter_config_dir" / "jupyter_server_config.json").write_text(json.dumps(config))

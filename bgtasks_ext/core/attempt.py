@@ -35,8 +35,11 @@ from .results import dump_result, error_from, preview
 
 RESULT = "result"
 """``TaskError.reason`` of a task whose return value could not be pickled."""
+TOO_LARGE = "result_too_large"
+"""``TaskError.reason`` of a task whose pickled result is above ``max_result_bytes``."""
 
 _CANCELLED = Outcome(OutcomeStatus.CANCELLED)
+_FINISHED_NONE = Outcome(OutcomeStatus.FINISHED, result=dump_result(None), preview=None)
 
 
 def run_attempt(
@@ -44,10 +47,12 @@ def run_attempt(
     fn: Callable[..., Any],
     *args: Any,
     window: AbstractContextManager[Any] | None = None,
+    max_result_bytes: int | None = None,
 ) -> Outcome:
     """Call ``fn(*args)`` with ``ctx`` bound to this thread (so ``progress()`` and
     ``print()`` reach the task) and return the attempt's :class:`Outcome`. Never raises
-    (but for what Python cannot catch)."""
+    (but for what Python cannot catch). A pickled result above ``max_result_bytes``
+    fails the attempt (reason ``result_too_large``) where it ran: it never travels."""
     output.install()  # again each time: a test runner or a kernel may swap sys.stdout
     prev = bind(ctx)
     try:
@@ -61,16 +66,19 @@ def run_attempt(
             _flush(ctx)
             return Outcome(OutcomeStatus.FAILED, error=_error(exc))
         _flush(ctx)
-        return finished(value)
+        return finished(value, max_result_bytes)
     except TaskCancelled:  # an asynchronous cancel that landed after the code returned
         return _CANCELLED
     finally:
         bind(prev)
 
 
-def finished(value: Any) -> Outcome:
+def finished(value: Any, max_result_bytes: int | None = None) -> Outcome:
     """The outcome of code that returned ``value``: pickled and previewed, or failed with
-    reason ``result`` when it cannot be pickled."""
+    reason ``result`` when it cannot be pickled, ``result_too_large`` when it is bigger
+    than ``max_result_bytes``."""
+    if value is None:
+        return _FINISHED_NONE  # most tasks return nothing: no pickling, no new record
     try:
         data = dump_result(value)
     except TaskCancelled:
@@ -82,7 +90,24 @@ def finished(value: Any) -> Outcome:
             "",
             reason=RESULT,
         ))
+    if max_result_bytes is not None and len(data) > max_result_bytes:
+        return too_large(len(data), max_result_bytes, type(value).__qualname__)
     return Outcome(OutcomeStatus.FINISHED, result=data, preview=preview(value))
+
+
+def too_large(size: int, limit: int, what: str = "result") -> Outcome:
+    """The outcome of an attempt whose pickled result is above the limit."""
+    return Outcome(OutcomeStatus.FAILED, error=TaskError(
+        "ResultTooLarge",
+        f"the task returned a {what} of {_mib(size)} pickled, above the largest result kept "
+        f"(max_result_bytes = {_mib(limit)}): return less, or write it to a file and return its path",
+        "",
+        reason=TOO_LARGE,
+    ))
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"
 
 
 def _flush(ctx: TaskContext) -> None:

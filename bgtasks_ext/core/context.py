@@ -16,6 +16,7 @@ import time
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from .errors import TaskCancelled
+from .models import finite
 
 T = TypeVar("T")
 
@@ -127,10 +128,18 @@ class TaskContext:
             self._cancel_event.set()
 
     def flush(self) -> None:
-        """Send the latest progress now, if anything changed since the last send."""
+        """Send the latest progress now, if anything changed since the last send.
+
+        Values are cleaned here, once per send rather than on every ``progress()`` call
+        (which must stay cheap): a ``current`` that is not a finite number is not sent,
+        a ``total`` that is not one is sent as unknown."""
         if self._dirty:
             self._dirty = False
-            self._sink.progress(self._current, self._total, self._message)
+            current = finite(self._current)
+            if current is None:
+                return
+            total = None if self._total is None else finite(self._total)
+            self._sink.progress(current, total, self._message)
 
 
 _local = threading.local()

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from . import policy
+from .attempt import too_large
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
 from .models import (
     LogChunk,
@@ -76,6 +77,8 @@ class EngineConfig:
     """Seconds between two stored progress snapshots of one running task."""
     prune_every: int = 1000
     """Prune history after this many tasks ended (and at start)."""
+    max_result_bytes: int = 256 * 2**20
+    """The largest pickled result kept; a bigger one fails its task (``result_too_large``)."""
 
 
 class Engine:
@@ -104,6 +107,7 @@ class Engine:
         self._timers_by_task: dict[str, list[Timer]] = {}
         self._persisted_at: dict[str, float] = {}
         self._unstored: dict[str, Task] = {}
+        self._store_failures: set[str] = set()
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
         self._listeners: list[Listener] = []
         self._seq = 0
@@ -117,16 +121,17 @@ class Engine:
     def start(self) -> None:
         """Open the store, recover what a previous run left, start executors."""
         self.store.open()
-        self._writer = Writer(self.store, self._after_commit)
+        self._writer = Writer(self.store, self._after_commit, self._after_failure)
         self._timers = Timers(self._clock)
         for executor in self.executors.values():
             executor.start(self)
-        changed, pending = policy.recover(self.store.live(), self._clock())
+        changed, pending = policy.recover(self.store.live(), self._clock(), self.store.started())
         ops: list[Op] = [PutTask(task) for task in changed]
         ops.append(Prune(self.config.keep, self._prune_before()))
         fut = self._writer.put(ops, durable=True)
         assert fut is not None
         fut.result()
+        self.store.clear_started()  # what the notes spoke for is settled and stored
         with self._lock:
             self._running = True
             runnable = [task.id for task in pending if self._adopt(task)]
@@ -337,6 +342,10 @@ class Engine:
                 return False
             task = self._change(task, State.RUNNING, started_at=self._clock(), progress=_NO_PROGRESS)
             timeout = task.timeout
+        if self.executors[task.executor].in_server_process:
+            # Its code may take this process down before the running record commits:
+            # noted (cheaply, durably) so the next start does not run it again.
+            self.store.note_started(task_id, task.attempt)
         if timeout:
             self._timer(task_id, timeout, self._on_timeout, task_id, task.attempt)
         return True
@@ -348,7 +357,7 @@ class Engine:
                 return
             old = task.progress
             task = task.evolve(
-                progress=Progress(current, total, old.message if message is None else message),
+                progress=Progress.of(current, total, old.message if message is None else message),
             )
             self._live[task_id] = task
             now = self._clock()
@@ -367,6 +376,8 @@ class Engine:
             task = self._live.get(task_id)
             if task is None or task.state not in (State.RUNNING, State.CANCELLING):
                 return  # already ended (forced cancel, stop) — a late report changes nothing
+            if outcome.result is not None and len(outcome.result) > self.config.max_result_bytes:
+                outcome = too_large(len(outcome.result), self.config.max_result_bytes)
             now = self._clock()
             new = policy.after_attempt(task, outcome, now, stopping=self._stopping,
                                        retry_at=now + self._backoff(task.attempt))
@@ -401,7 +412,7 @@ class Engine:
     def _build(self, spec: TaskSpec) -> Task:
         kdef = self.kinds.get(spec.kind)
         params = kdef.validate(spec.params)
-        executor = spec.executor or self.config.default_executor
+        executor = spec.executor or self._default_executor(kdef, spec)
         if executor not in self.executors:
             raise InvalidInput("executor", f"{executor!r} is not one of {sorted(self.executors)}")
         self._check_placement(spec, kdef, executor)
@@ -437,9 +448,27 @@ class Engine:
             has_payload=spec.payload is not None,
         )
 
+    def _default_executor(self, kdef: KindDef, spec: TaskSpec) -> str:
+        """``default_executor``, unless the task carries user data and that executor runs
+        in the server process: then the first configured executor that may load it."""
+        default = self.config.default_executor
+        carries_data = kdef.needs_payload or spec.payload is not None
+        if not carries_data or not self.executors[default].in_server_process:
+            return default
+        for name, ex in self.executors.items():
+            if not ex.in_server_process and not ex.in_kernel:
+                return name
+        return default  # refused below, by name
+
     def _check_placement(self, spec: TaskSpec, kdef: KindDef, executor: str) -> None:
         """The rules of where a task can run, for every caller (REST, kernels, Python)."""
-        if self.executors[executor].in_kernel:
+        ex = self.executors[executor]
+        if (kdef.needs_payload or spec.payload is not None) and ex.in_server_process:
+            # The server never unpickles user data: only workers and kernels load payloads.
+            raise InvalidInput("executor", f"{executor!r} runs tasks in the server process, which "
+                               f"never loads user data: a {kdef.name!r} task with a payload runs on "
+                               "a worker ('process') or in its kernel ('kernel')")
+        if ex.in_kernel:
             if not spec.origin.kernel_id:
                 raise InvalidInput("executor", f"{executor!r} needs origin.kernel_id: the kernel "
                                    "that will run the task")
@@ -524,6 +553,8 @@ class Engine:
             with self._ended:
                 for task_id in stored:
                     self._unstored.pop(task_id, None)
+                if self._store_failures:
+                    self._store_failures.difference_update(stored)
                 self._ended.notify_all()
         if not self._running or self._stopping:
             return
@@ -534,6 +565,41 @@ class Engine:
             task = self._live.get(task_id)
             if task is not None and task.state is State.PENDING:
                 self._start_or_wait(task, now)
+
+    def _after_failure(self, note: Any, task_ids: builtins.set[str], exc: BaseException) -> None:
+        """On the writer thread: the store refused a group of writes. A task whose
+        creation was refused never existed (its creator got the error); any other task
+        in the group ends ``failed`` with reason ``store_error``, so memory and store
+        never disagree."""
+        if note is not None and note[0] == _SCHEDULE:
+            with self._lock:
+                task = self._live.get(note[1])
+                if task is not None and task.state is State.PENDING:
+                    self._forget(task.id)
+                    if task.key is not None and self._keys.get(task.key) == task.id:
+                        del self._keys[task.key]
+                    self._emit("deleted", task)
+                task_ids = task_ids - {note[1]}
+        if task_ids:
+            self._store_failed(sorted(task_ids), f"the task store could not write it: {exc}")
+
+    def _store_failed(self, task_ids: builtins.list[str], why: str) -> None:
+        with self._ended:
+            now = self._clock()
+            for task_id in task_ids:
+                if task_id in self._store_failures:
+                    # Even its failure could not be stored: stop trying, release waiters.
+                    log.error("bgtasks: task %s could not be stored at all", task_id)
+                    self._unstored.pop(task_id, None)
+                    self._store_failures.discard(task_id)
+                    self._ended.notify_all()
+                    continue
+                task = self._live.get(task_id) or self._unstored.get(task_id)
+                if task is None:
+                    continue
+                self._store_failures.add(task_id)
+                self._live[task_id] = task  # live again until its failure is stored
+                self._apply(policy.store_failed(task, now, why))
 
     def _backoff(self, attempt: int) -> float:
         """Seconds before retry number ``attempt`` runs (exponential, capped)."""
@@ -548,6 +614,9 @@ class Engine:
             self._keys[task.key] = task.id
         if task.executor not in self.executors:
             problem = f"executor {task.executor!r} is not configured on this server"
+        elif task.has_payload and self.executors[task.executor].in_server_process:
+            problem = (f"executor {task.executor!r} runs tasks in the server process, which never "
+                       "loads user data (a task stored by an older version)")
         elif task.kind not in self.kinds:
             problem = f"kind {task.kind!r} is not registered on this server"
         else:
@@ -589,7 +658,7 @@ class Engine:
         self.executors[task.executor].submit(Job(
             task_id=task.id, kind=task.kind, ref=self.kinds.get(task.kind).ref,
             params=task.params, payload=payload, python=task.python, cwd=task.cwd,
-            attempt=task.attempt,
+            attempt=task.attempt, max_result_bytes=self.config.max_result_bytes,
         ))
 
     def _timer(self, task_id: str, delay: float, fn: Callable[..., Any], *args: Any) -> None:

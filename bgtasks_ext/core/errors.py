@@ -65,6 +65,13 @@ class Conflict(BgTasksError):
     status = 409
 
 
+class StoreError(BgTasksError):
+    """The store could not write (disk full, a value too big for it): nothing of the
+    request was kept."""
+
+    status = 503
+
+
 class EngineClosed(BgTasksError):
     """The engine is not running (not started yet, or stopped)."""
 

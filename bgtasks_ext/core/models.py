@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import random
 import threading
@@ -29,6 +30,16 @@ class Progress:
     total: float | None = None
     message: str = ""
 
+    @classmethod
+    def of(cls, current: Any, total: Any = None, message: Any = "") -> Progress:
+        """A clean record from whatever a task reported: numbers as finite floats (a
+        non-finite or non-numeric ``current`` counts as 0, such a ``total`` as unknown),
+        the message as text of at most :data:`MESSAGE_LIMIT` characters. Every record
+        the engine keeps is made here, so none can make a reply invalid JSON."""
+        cur = finite(current)
+        text = message if isinstance(message, str) else ("" if message is None else str(message))
+        return cls(0.0 if cur is None else cur, finite(total), text[:MESSAGE_LIMIT])
+
     @property
     def fraction(self) -> float | None:
         if not self.total:
@@ -42,6 +53,21 @@ class Progress:
             "fraction": self.fraction,
             "message": self.message,
         }
+
+
+MESSAGE_LIMIT = 1000
+"""Characters of a progress message kept (it is copied into every listing)."""
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or ``None`` (for ``None``, NaN, infinities, non-numbers)."""
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ The rules:
 
 from __future__ import annotations
 
+from typing import AbstractSet as Set
 from typing import Iterable
 
 from .models import Task, TaskError
@@ -89,13 +90,39 @@ def after_attempt(task: Task, outcome: Outcome, now: float, *, stopping: bool,
     return cancelled(task, now)
 
 
-def recover(tasks: Iterable[Task], now: float) -> tuple[list[Task], list[Task]]:
+def store_failed(task: Task, now: float, why: str) -> Task:
+    """A task whose record the store refused to write ends ``failed`` with reason
+    ``store_error`` (retrying would meet the same store). Also when the refused record
+    was its end (say, a result too big to store): that end never became durable, so
+    the store still holds it live, and from there the move to ``failed`` is checked."""
+    error = TaskError("StoreError", why, reason="store_error")
+    was = State.RUNNING if task.state.terminal else task.state
+    return task.evolve(state=advance(was, State.FAILED), error=error, finished_at=now,
+                       result_preview=None)
+
+
+def _interrupted_unrecorded(task: Task, now: float) -> Task:
+    """A pending record whose attempt had begun: as :func:`interrupted` for a running
+    one (retried while retries remain, else failed), its state moving only to end."""
+    error = TaskError("Interrupted", INTERRUPTED, reason="interrupted")
+    if task.attempt <= task.retries:
+        return task.evolve(attempt=task.attempt + 1, error=error)
+    return task.evolve(state=advance(task.state, State.FAILED), error=error, finished_at=now)
+
+
+def recover(tasks: Iterable[Task], now: float,
+            started: Set[tuple[str, int]] = frozenset()) -> tuple[list[Task], list[Task]]:
     """What a start does with the live tasks a dead run left: returns the records that
-    changed, and the pending tasks to run (re-queued ones among them)."""
+    changed, and the pending tasks to run (re-queued ones among them). ``started``:
+    (id, attempt) of attempts known to have begun although their record still says
+    pending (the run died before it was stored): interrupted, like a running one."""
     changed: list[Task] = []
     pending: list[Task] = []
     for task in tasks:
-        new = interrupted(task, now)
+        if task.state is State.PENDING and (task.id, task.attempt) in started:
+            new = _interrupted_unrecorded(task, now)
+        else:
+            new = interrupted(task, now)
         if new is not task:
             changed.append(new)
         if new.state is State.PENDING:

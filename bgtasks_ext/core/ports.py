@@ -117,6 +117,21 @@ class Store(ABC):
     def get_blob(self, task_id: str, name: str) -> bytes | None:
         """Bytes stored by :class:`PutBlob`, or ``None``."""
 
+    # A task run in the server's own process may take it down before its ``running``
+    # record is committed; these keep, cheaply and outside the transactions, which
+    # attempts began, so the next start does not run them again. A store that does not
+    # outlive its process needs none of it (these defaults).
+    def note_started(self, task_id: str, attempt: int) -> None:
+        """Attempt ``attempt`` of ``task_id`` is about to run: remember it, durably
+        against the death of this process, before returning."""
+
+    def started(self) -> builtins.set[tuple[str, int]]:
+        """Every (task id, attempt) noted since :meth:`clear_started`."""
+        return set()
+
+    def clear_started(self) -> None:
+        """Forget the notes (a start has settled what they spoke for)."""
+
 
 # -- the executor ------------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
@@ -136,6 +151,8 @@ class Job:
     """Interpreter to run under (process executor); ``None`` is the server's own."""
     cwd: str | None = None
     attempt: int = 1
+    max_result_bytes: int | None = None
+    """The largest pickled result kept; a bigger one fails the attempt (``result_too_large``)."""
 
 
 class OutcomeStatus(str, Enum):
@@ -183,6 +200,11 @@ class Executor(ABC):
     """Runs jobs somewhere. Subclasses set :attr:`name` (the ``executor`` field)."""
 
     name: ClassVar[str]
+    in_server_process: ClassVar[bool] = False
+    """Runs task code in the server's own process. Then the engine (1) refuses tasks
+    that carry a payload (user data, pickled: the server never loads it), and (2) makes
+    a task's start durable before its code runs, so that a task that takes the server
+    down is found ``running`` by the next start and not run again beyond its retries."""
     in_kernel: ClassVar[bool] = False
     """Runs tasks inside the kernel that launched them (it claims them itself): such a
     task needs ``origin.kernel_id``, runs once (no retries; the kernel cannot run it

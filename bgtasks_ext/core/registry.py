@@ -21,10 +21,12 @@ import pydantic
 
 from .context import TaskContext
 from .errors import BgTasksError, InvalidInput, UnknownKind
+from .jsontext import dumps as json_dumps
 
 ENTRY_POINT_GROUP = "bgtasks_ext.kinds"
 
 _schemas: dict[int, tuple[Any, dict[str, Any]]] = {}
+_defaults: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 def kind(
@@ -83,19 +85,37 @@ class KindDef:
         return copy.deepcopy(cached[1])
 
     def validate(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
-        """Validated, normalised JSON parameters, or :class:`InvalidInput` naming the field."""
-        if params is None:
-            params = {}
+        """Validated, normalised JSON parameters, or :class:`InvalidInput` naming the field.
+
+        Strict, as JSON: a value is taken only in the JSON type the schema says (no
+        ``"1"`` for 1, no ``true`` for 1), so what ``GET kinds`` documents is exactly what
+        is accepted, from REST and Python callers alike."""
+        if not params:
+            if params is not None and not isinstance(params, Mapping):
+                raise InvalidInput("params", "must be an object")
+            return self._defaults()
         if not isinstance(params, Mapping):
             raise InvalidInput("params", "must be an object")
         try:
-            value = self.model.model_validate(dict(params))
+            text = json_dumps(dict(params))
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput("params", f"must be JSON values: {exc}") from None
+        try:
+            value = self.model.model_validate_json(text, strict=True)
         except pydantic.ValidationError as exc:
-            err = exc.errors()[0]
-            where = ".".join(str(p) for p in err.get("loc", ()))
-            field = f"params.{where}" if where else "params"
-            raise InvalidInput(field, err.get("msg", "invalid value")) from None
+            raise _invalid(exc) from None
         return value.model_dump(mode="json")
+
+    def _defaults(self) -> dict[str, Any]:
+        """The parameters of ``{}`` (validated once: many kinds are mostly run so)."""
+        cached = _defaults.get(id(self))
+        if cached is None or cached[0] is not self:
+            try:
+                value = self.model.model_validate_json("{}", strict=True)
+            except pydantic.ValidationError as exc:
+                raise _invalid(exc) from None
+            cached = _defaults[id(self)] = (self, value.model_dump(mode="json"))
+        return copy.deepcopy(cached[1]) if cached[1] else {}
 
     def run(self, ctx: TaskContext) -> Any:
         """Run the kind with ``ctx.params`` (already validated) in this thread."""
@@ -114,6 +134,13 @@ class KindDef:
         if self.wants_ctx:
             values["ctx"] = ctx
         return self.obj(**values)
+
+
+def _invalid(exc: pydantic.ValidationError) -> InvalidInput:
+    """The first error of a parameter validation, naming its field."""
+    err = exc.errors()[0]
+    where = ".".join(str(p) for p in err.get("loc", ()))
+    return InvalidInput(f"params.{where}" if where else "params", err.get("msg", "invalid value"))
 
 
 def _wants_ctx(fn: Callable[..., Any]) -> bool:

@@ -15,7 +15,7 @@ from collections import deque
 from concurrent.futures import Future
 from typing import Any, Callable, Sequence, Union
 
-from .errors import EngineClosed
+from .errors import EngineClosed, StoreError
 from .ports import Op, PutTask, Store
 
 log = logging.getLogger(__name__)
@@ -29,11 +29,22 @@ _Item = tuple[Sequence[Op], _Waiter, Any]
 class Writer:
     """``after_commit(notes)`` is called on the writer thread once per committed batch
     with the ``note`` of each item in it (those not ``None``), in order: one call, so the
-    engine takes its lock once per batch rather than once per task."""
+    engine takes its lock once per batch rather than once per task.
 
-    def __init__(self, store: Store, after_commit: Callable[[list[Any]], None] | None = None) -> None:
+    A group of ops that the store refuses (each group is retried alone first, so one
+    bad group sinks no other) is reported to ``on_failure(note, task_ids, error)``: its
+    note and the tasks whose records it held, so that memory and store never disagree
+    unseen. Waiters of the group get a :class:`StoreError`."""
+
+    def __init__(
+        self,
+        store: Store,
+        after_commit: Callable[[list[Any]], None] | None = None,
+        on_failure: Callable[[Any, set[str], BaseException], None] | None = None,
+    ) -> None:
         self._store = store
         self._after_commit = after_commit
+        self._on_failure = on_failure
         self._queue: deque[_Item] = deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -112,7 +123,14 @@ class Writer:
                     self._commit([item])
                 return
             log.exception("store write failed")
-            _settle(items[0][1], exc)
+            ops_failed, waiter, note = items[0]
+            _settle(waiter, StoreError(f"the task store could not write: {exc}"))
+            if self._on_failure is not None:
+                ids = {op.task.id for op in ops_failed if isinstance(op, PutTask)}
+                try:
+                    self._on_failure(note, ids, exc)
+                except Exception:
+                    log.exception("store-failure hook failed")
             return
         # Acknowledge first: a caller waits only for durability, not for what the engine
         # does next with the batch (starting tasks), which would add to every round trip.

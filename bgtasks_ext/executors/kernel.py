@@ -69,10 +69,20 @@ class KernelExecutor(Executor):
             self._running.add(task_id)
 
     def progress(self, task_id: str, current: float, total: float | None, message: str | None) -> None:
+        self._check_claimed(task_id)
         self._cb.progress(task_id, current, total, message)
 
     def log(self, task_id: str, text: str) -> None:
+        self._check_claimed(task_id)
         self._cb.log(task_id, text)
+
+    def _check_claimed(self, task_id: str) -> None:
+        """Reports only for a task its kernel claimed (and has not reported done): a
+        report for any other is a mistake to answer (409), not to drop unseen."""
+        with self._lock:
+            claimed = task_id in self._running
+        if not claimed:
+            raise Conflict(f"task {task_id} is not running in a kernel: claim it before reporting")
 
     def done(self, task_id: str, outcome: Outcome) -> None:
         """The kernel's run ended (a report for a task that already ended changes nothing)."""

@@ -137,10 +137,12 @@ class MessageReader:
 
 
 # -- message builders: the one place that spells each message -------------------------
-def run_msg(task_id: str, ref: str, params: Any, attempt: int, cwd: str | None, has_payload: bool) -> Message:
+def run_msg(task_id: str, ref: str, params: Any, attempt: int, cwd: str | None, has_payload: bool,
+            max_result_bytes: int | None = None) -> Message:
     return {
         "op": "run", "task_id": task_id, "ref": ref, "params": params,
         "attempt": attempt, "cwd": cwd, "has_payload": has_payload,
+        "max_result_bytes": max_result_bytes,
     }
 
 

@@ -188,7 +188,8 @@ class Supervisor:
     def _start(self, pool: Pool, job: Job) -> None:
         """Claim ``job`` and send it to an idle worker of ``pool`` (there is one)."""
         msg = protocol.run_msg(
-            job.task_id, job.ref, dict(job.params), job.attempt, job.cwd, job.payload is not None
+            job.task_id, job.ref, dict(job.params), job.attempt, job.cwd, job.payload is not None,
+            job.max_result_bytes,
         )
         try:
             chunks = protocol.encode(msg, job.payload)

@@ -47,6 +47,7 @@ class _Running:
 
 class ThreadExecutor(Executor):
     name = "thread"
+    in_server_process = True
 
     def __init__(self, workers: int = 8) -> None:
         if workers < 1:
@@ -110,20 +111,34 @@ class ThreadExecutor(Executor):
                 with self._lock:
                     self._threads.discard(me)
                 return
+            # Known as running before the claim: from the moment the engine says it
+            # runs, a cancel must find it (the claim waits for its commit meanwhile).
+            running = self._register(job, me)
             if not claim(job.task_id):
+                with self._lock:
+                    self._running.pop(job.task_id, None)
+                    for timer in running.timers:
+                        timer.cancel()
                 continue
-            if not self._run(job, me):
+            if not self._run(job, running):
                 return  # abandoned: another thread took this one's place
 
-    def _run(self, job: Job, me: threading.Thread) -> bool:
+    def _register(self, job: Job, me: threading.Thread) -> _Running:
         assert self._callbacks is not None
         ctx = TaskContext(
             job.task_id, _CallbackSink(job.task_id, self._callbacks), job.params, job.attempt,
             payload=job.payload,
         )
         running = _Running(ctx, me)
-        self._running[job.task_id] = running
-        outcome = run_attempt(ctx, run_kind, job.ref, ctx, window=running.window)
+        with self._lock:
+            self._running[job.task_id] = running
+        return running
+
+    def _run(self, job: Job, running: _Running) -> bool:
+        assert self._callbacks is not None
+        ctx = running.ctx
+        outcome = run_attempt(ctx, run_kind, job.ref, ctx, window=running.window,
+                              max_result_bytes=job.max_result_bytes)
         with self._lock:
             for timer in running.timers:
                 timer.cancel()

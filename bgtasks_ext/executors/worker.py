@@ -250,7 +250,8 @@ class Worker:
         self.busy.set()
         try:
             # The guard is the window: a SIGTERM cancels only while the task's code runs.
-            outcome = run_attempt(ctx, run_kind, msg["ref"], ctx, msg.get("cwd"), window=self.guard)
+            outcome = run_attempt(ctx, run_kind, msg["ref"], ctx, msg.get("cwd"), window=self.guard,
+                                  max_result_bytes=msg.get("max_result_bytes"))
         finally:
             sys.stdout.flush()
             sys.stderr.flush()

@@ -18,7 +18,6 @@ from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
 from traitlets import Float, Int, List, TraitError, Type, Unicode, default, validate
 
-from ..core.constants import ENV_TOKEN, ENV_URL
 from ..core.engine import Engine, EngineConfig
 from ..core.ports import Executor, Store
 from ..executors.kernel import KernelExecutor
@@ -28,6 +27,7 @@ from ..kinds import default_registry
 from ..store.sqlite import SQLiteStore
 from .event_hub import EventHub, EventsHandler
 from .handlers import handlers
+from .kernel_env import KernelEnv
 from .kernels import KernelWatcher
 
 EXECUTORS = ("process", "thread")
@@ -89,6 +89,13 @@ class BgTasks(ExtensionApp):
         5.0,
         help="Seconds a cancelled (or stopping) task gets to stop before it is interrupted, "
         "then killed.",
+    ).tag(config=True)
+
+    max_result_bytes = Int(
+        256 * 2**20, min=1,
+        help="The largest result kept, in bytes (pickled). A task returning more fails with "
+        "reason 'result_too_large' where it ran, and its result never travels: write big data "
+        "to a file and return its path.",
     ).tag(config=True)
 
     extra_kinds = List(
@@ -155,6 +162,7 @@ class BgTasks(ExtensionApp):
     engine: Engine | None = None
     events: EventHub | None = None
     kernel_watcher: KernelWatcher | None = None
+    kernel_env: KernelEnv | None = None
 
     def make_engine(self) -> Engine:
         kinds = default_registry()
@@ -179,6 +187,7 @@ class BgTasks(ExtensionApp):
             keep=self.keep_tasks or None,
             max_age=self.keep_days * 86_400 or None,
             cancel_grace=self.cancel_grace,
+            max_result_bytes=self.max_result_bytes,
         )
         return Engine(store, executors, kinds, config)
 
@@ -219,15 +228,17 @@ class BgTasks(ExtensionApp):
             self.kernel_watch_interval,
         )
         await self.kernel_watcher.start()
-        # Kernels inherit the server's environment: this is how they find us.
-        os.environ[ENV_URL] = url_path_join(serverapp.connection_url, API_PATH) + "/"
-        os.environ[ENV_TOKEN] = self.kernel_secret
+        # Kernels this server starts get the URL and secret in their environment, and
+        # nothing else the server spawns does (terminals, workers).
+        self.kernel_env = KernelEnv(serverapp.kernel_manager,
+                                    url_path_join(serverapp.connection_url, API_PATH) + "/",
+                                    self.kernel_secret)
+        self.kernel_env.install()
         self.log.info("bgtasks: engine started (store %s)", self.store_path)
 
     async def stop_extension(self) -> None:
-        if os.environ.get(ENV_TOKEN) == self.kernel_secret:
-            os.environ.pop(ENV_URL, None)
-            os.environ.pop(ENV_TOKEN, None)
+        if self.kernel_env is not None:
+            self.kernel_env.uninstall()
         if self.kernel_watcher is not None:
             await self.kernel_watcher.stop()
         if self.events is not None:

@@ -18,7 +18,7 @@ import pydantic
 from pydantic_core import PydanticCustomError
 
 from ..core.errors import InvalidInput
-from ..core.models import Origin, Scope, TaskError, TaskFilter, TaskSpec
+from ..core.models import MESSAGE_LIMIT, Origin, Scope, TaskError, TaskFilter, TaskSpec
 from ..core.ports import Outcome, OutcomeStatus
 from ..core.states import Category, State
 
@@ -48,9 +48,10 @@ Base64 = Annotated[str | None, pydantic.AfterValidator(_base64)]
 
 
 class OriginIn(pydantic.BaseModel):
+    # Capped: the origin is copied into every listing and snapshot of the task.
     model_config = _STRICT
-    kernel_id: str | None = None
-    path: str | None = None
+    kernel_id: Annotated[str | None, pydantic.Field(max_length=200)] = None
+    path: Annotated[str | None, pydantic.Field(max_length=4096)] = None
 
 
 class CreateTask(pydantic.BaseModel):
@@ -164,7 +165,7 @@ class ProgressIn(pydantic.BaseModel):
     model_config = _STRICT
     current: float = pydantic.Field(allow_inf_nan=False)
     total: float | None = pydantic.Field(None, allow_inf_nan=False)
-    message: str | None = None
+    message: str | None = pydantic.Field(None, max_length=MESSAGE_LIMIT)
 
 
 class LogIn(pydantic.BaseModel):

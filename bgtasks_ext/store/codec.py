@@ -79,7 +79,7 @@ def from_record(rec: Mapping[str, Any]) -> Task:
         state=State(rec["state"]),
         created_at=rec["created_at"],
         executor=rec["executor"],
-        progress=Progress(p.get("current", 0.0), p.get("total"), p.get("message", "")),
+        progress=Progress.of(p.get("current"), p.get("total"), p.get("message") or ""),
         started_at=rec.get("started_at"),
         finished_at=rec.get("finished_at"),
         run_on=rec.get("run_on"),

@@ -24,6 +24,7 @@ from ..core.errors import BgTasksError
 from ..core.models import LogChunk, Page, Task, TaskFilter
 from ..core.ports import Op, Store
 from . import codec
+from .journal import StartJournal
 from .sqlite_queries import count_query, list_query, plan
 from .sqlite_schema import MIGRATIONS, Migration, migrate
 
@@ -54,6 +55,7 @@ class SQLiteStore(Store):
         self.path = os.fspath(path)
         self.busy_timeout = busy_timeout
         self._wlock = threading.Lock()
+        self._journal = StartJournal(str(self.path))
         self._rlock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
         self._readers: dict[int, sqlite3.Connection] = {}
@@ -88,8 +90,10 @@ class SQLiteStore(Store):
         with self._wlock:
             self._writer = conn
             self._local = threading.local()
+        self._journal.open()
 
     def close(self) -> None:
+        self._journal.close()
         with self._wlock:
             if self._writer is not None:
                 self._writer.close()
@@ -134,6 +138,16 @@ class SQLiteStore(Store):
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
                 raise
+
+    # -- the start journal (see journal.py) -------------------------------------------
+    def note_started(self, task_id: str, attempt: int) -> None:
+        self._journal.note(task_id, attempt)
+
+    def started(self) -> set[tuple[str, int]]:
+        return self._journal.started()
+
+    def clear_started(self) -> None:
+        self._journal.clear()
 
     # -- reads ----------------------------------------------------------------------
 

@@ -75,3 +75,24 @@ def once_slow(marker: str, seconds: float = 60.0) -> str:
         f.write("started")
     time.sleep(seconds)
     return "first run"
+
+
+def exits(code: int = 3) -> None:
+    """sys.exit() in task code: must end the attempt, not the thread that runs it."""
+    raise SystemExit(code)
+
+
+def interrupted_by_hand() -> None:
+    raise KeyboardInterrupt("pressed")
+
+
+def counts_to(n: int = 200_000) -> int:
+    """A pure-Python loop of a few milliseconds."""
+    x = 0
+    for _ in range(n):
+        x += 1
+    return x
+
+
+def bytes_of(size: int = 1) -> bytes:
+    return b"x" * size

@@ -370,21 +370,26 @@ def test_readers_woken_by_the_end_event_see_the_full_record() -> None:
         eng.stop()
 
 
-def _engine_with_kernel_executor() -> Engine:
+def _engine_with_kernel_executor(process: bool = False) -> Engine:
     from bgtasks_ext.executors.kernel import KernelExecutor
+    from bgtasks_ext.executors.process import ProcessExecutor
 
-    return Engine(MemoryStore(), {"thread": ThreadExecutor(1), "kernel": KernelExecutor()},
-                  registry(), FAST)
+    executors: dict = {"thread": ThreadExecutor(1), "kernel": KernelExecutor()}
+    if process:
+        executors["process"] = ProcessExecutor(1)
+    return Engine(MemoryStore(), executors, registry(), FAST)
 
 
 @pytest.mark.parametrize("spec,field", [
-    (TaskSpec("code"), "payload"),
+    (TaskSpec("code", executor="process"), "payload"),
+    (TaskSpec("code", executor="thread", payload=b"x"), "executor"),
+    (TaskSpec("noop", executor="thread", payload=b"x"), "executor"),
     (TaskSpec("noop", executor="kernel"), "executor"),
     (TaskSpec("noop", executor="kernel", retries=1, origin=Origin("k-1")), "retries"),
 ])
 def test_where_a_task_can_run_is_checked_for_python_callers_too(spec: TaskSpec, field: str) -> None:
     # Given an engine driven from Python (no REST layer in between)
-    with _engine_with_kernel_executor() as eng:
+    with _engine_with_kernel_executor(process=True) as eng:
         # When a task that cannot run where it asks is created / Then it is refused, by field
         with pytest.raises(InvalidInput) as err:
             eng.create(spec)
@@ -393,11 +398,13 @@ def test_where_a_task_can_run_is_checked_for_python_callers_too(spec: TaskSpec, 
         assert eng.list().tasks == []
 
 
-def test_a_kernel_task_needs_no_payload_and_a_code_task_with_one_is_taken() -> None:
-    with _engine_with_kernel_executor() as eng:
+def test_a_kernel_task_needs_no_payload_and_a_code_task_with_one_goes_to_a_worker() -> None:
+    with _engine_with_kernel_executor(process=True) as eng:
         kernel_task = eng.submit(TaskSpec("code", executor="kernel", origin=Origin("k-1")))
+        # (the default executor is "thread": user data never goes there, so a worker takes it)
         with_payload = eng.submit(TaskSpec("code", run_on=time.time() + 3600, payload=b"opaque"))
         assert kernel_task.state is State.PENDING and with_payload.has_payload
+        assert with_payload.executor == "process"
 
 
 def test_a_timed_out_task_caught_by_a_stop_ends_timed_out(tmp_path: Path) -> None:
@@ -431,3 +438,77 @@ def test_a_vanished_runner_interrupts_its_task_by_the_policy() -> None:
         done = eng.wait(task.id, 10)
         assert done.state is State.FAILED and done.error is not None
         assert done.error.reason == "interrupted" and "kernel went away" in done.error.message
+
+
+@pytest.mark.parametrize("kind,error", [("exits", "SystemExit"), ("interrupted_by_hand", "KeyboardInterrupt")])
+def test_system_exit_and_keyboard_interrupt_end_the_attempt_not_the_thread(kind: str, error: str) -> None:
+    # Given a thread executor with a single thread
+    with make_engine(workers=1) as eng:
+        # When a task raises SystemExit / KeyboardInterrupt
+        task = eng.submit(TaskSpec(kind))
+        # Then it fails with that error (it is never left running)
+        done = eng.wait(task.id, 10)
+        assert done.state is State.FAILED and done.error is not None and done.error.type == error
+        # And a cancel of it is refused as for any ended task
+        with pytest.raises(InvalidTransition):
+            eng.cancel(task.id)
+        # And the one thread still runs the next tasks, to their end, uncancelled
+        later = [eng.submit(TaskSpec("counts_to")) for _ in range(3)]
+        assert [eng.wait(t.id, 10).state for t in later] == [State.FINISHED] * 3
+
+
+def test_a_late_interrupt_never_lands_in_the_next_task_of_the_thread() -> None:
+    # Given one thread, and a task that ignores cancel but returns soon after it
+    with make_engine(config=EngineConfig(default_executor="thread", cancel_grace=0.3), workers=1) as eng:
+        first = eng.submit(TaskSpec("stubborn", {"seconds": 0.4}))
+        _wait_state(eng, first.id, State.RUNNING)
+        eng.cancel(first.id)  # the asynchronous exception is due 0.3 s later...
+        second = eng.submit(TaskSpec("stubborn", {"seconds": 0.6}))  # ...while this one runs
+        assert eng.wait(first.id, 10).state is State.CANCELLED
+        # Then the next task on that thread is not hit by it
+        assert eng.wait(second.id, 10).state is State.FINISHED
+
+
+class BlobLimitStore(MemoryStore):
+    """A real in-memory store that refuses blobs above a size, as SQLite refuses one
+    above its SQLITE_MAX_LENGTH ("string or blob too big")."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, ops):  # type: ignore[no-untyped-def]
+        from bgtasks_ext.core.ports import PutBlob
+
+        if any(isinstance(op, PutBlob) and len(op.data) > self.limit for op in ops):
+            raise ValueError("string or blob too big")
+        super().write(ops)
+
+
+def test_a_write_the_store_refuses_fails_the_task_and_memory_agrees() -> None:
+    # Given a store that cannot hold a result as big as a task returns
+    eng = make_engine(BlobLimitStore(1000))
+    eng.start()
+    try:
+        task = eng.submit(TaskSpec("bytes_of", {"size": 5000}))
+        # When it ends / Then it is failed with reason store_error, at once (no hang)
+        done = eng.wait(task.id, 5)
+        assert done.state is State.FAILED and done.error is not None
+        assert done.error.reason == "store_error" and "too big" in done.error.message
+        # And what is stored says the same as what is served
+        assert eng.store.get(task.id) == done == eng.get(task.id)
+        assert eng.read_log(task.id).text == ""
+        # And the engine runs on
+        assert eng.wait(eng.submit(TaskSpec("bytes_of", {"size": 10})).id, 5).state is State.FINISHED
+    finally:
+        eng.stop()
+
+
+def test_a_result_above_max_result_bytes_fails_where_it_ran() -> None:
+    config = EngineConfig(default_executor="thread", max_result_bytes=1000)
+    with make_engine(config=config) as eng:
+        done = eng.wait(eng.submit(TaskSpec("bytes_of", {"size": 5000})).id, 5)
+        assert done.state is State.FAILED and done.error is not None
+        assert done.error.reason == "result_too_large" and "max_result_bytes" in done.error.message
+        ok = eng.wait(eng.submit(TaskSpec("bytes_of", {"size": 500})).id, 5)
+        assert ok.state is State.FINISHED

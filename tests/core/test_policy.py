@@ -143,3 +143,21 @@ def test_after_attempt(case: tuple[State, str | None, OutcomeStatus, bool, bool]
 def test_a_timeout_message_names_the_timeout() -> None:
     after = policy.interrupted(task(State.CANCELLING, policy.BY_TIMEOUT, False), NOW)
     assert after.error is not None and after.error.message == "timed out after 30 s"
+
+
+@pytest.mark.parametrize("left", [False, True])
+def test_a_pending_record_whose_attempt_had_begun_is_interrupted(left: bool) -> None:
+    # Given a pending record, and the start journal saying its attempt had begun (the
+    # process died before the running record was stored)
+    before = task(State.PENDING, None, left)
+    # When a start recovers it
+    changed, pending = policy.recover([before], NOW, started={("t1", 1)})
+    # Then it is interrupted like a running task: retried once more, or failed
+    [after] = changed
+    assert after.error is not None and after.error.reason == "interrupted"
+    if left:
+        assert after.state is State.PENDING and after.attempt == 2 and pending == [after]
+    else:
+        assert after.state is State.FAILED and pending == []
+    # (a note of another attempt changes nothing)
+    assert policy.recover([before], NOW, started={("t1", 2)}) == ([], [before])

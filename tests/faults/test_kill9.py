@@ -68,9 +68,15 @@ def test_kill9_then_restart(tmp_path: Path, executor: str) -> None:
         assert delayed.state is State.FINISHED and delayed.result_preview == "late"
         assert delayed.started_at is not None and delayed.run_on is not None
         assert delayed.started_at >= delayed.run_on
-        # and every acknowledged submit survived and ran
+        # and every acknowledged submit survived: it ran, or, on the thread executor
+        # (code in the server's own process), it had begun when the process died and
+        # is recorded interrupted rather than run again (a task that crashed the server
+        # must not crash it again at every start)
         for task_id in acked:
-            assert engine.wait(task_id, 20).state is State.FINISHED
+            done = engine.wait(task_id, 20)
+            interrupted = done.error is not None and done.error.reason == "interrupted"
+            assert done.state is State.FINISHED or (
+                executor == "thread" and done.state is State.FAILED and interrupted), done
         assert engine.store.count(TaskFilter()) >= 3 + len(acked)
     finally:
         engine.stop()

@@ -104,7 +104,7 @@ def test_submit_errors_come_back_with_the_remote_traceback(kernel: Kernel) -> No
 from bgtasks_ext import submit, TaskFailed
 def inner():
     raise KeyError("missing-thing")
-h = submit(inner, executor="thread")
+h = submit(inner, executor="process")
 try:
     h.result(timeout=30)
 except TaskFailed as exc:
@@ -127,7 +127,7 @@ def slow():
     for i in range(600):
         progress(i, 600)
         time.sleep(0.05)
-h = submit(slow, executor="thread", name="slow one")
+h = submit(slow, executor="process", name="slow one")
 try:
     h.result(timeout=0.3)
 except TimeoutError as exc:
@@ -144,7 +144,7 @@ except TaskCancelled:
 
 
 def test_submitted_tasks_carry_their_kernel(kernel: Kernel, client: Client) -> None:
-    task_id = kernel.eval("__import__('bgtasks_ext').submit(abs, -1, executor='thread').id")
+    task_id = kernel.eval("__import__('bgtasks_ext').submit(abs, -1, executor='process').id")
     task = client.get(task_id)
     assert task["origin"]["kernel_id"] == kernel.id
     assert task["name"] == "abs"

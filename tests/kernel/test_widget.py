@@ -83,7 +83,7 @@ def test_failed_task_shows_error_and_traceback(kernel: Kernel) -> None:
 from bgtasks_ext import submit
 def boom():
     raise ValueError("exploded on purpose")
-h = submit(boom, executor="thread")
+h = submit(boom, executor="process")
 h
 """)
     # Then its widget turns red and shows the error with its traceback
@@ -132,7 +132,7 @@ from bgtasks_ext import submit
 from bgtasks_ext.kernel.api import kernel_id
 from bgtasks_ext.kernel.client import get_client
 from bgtasks_ext.kernel.widgets import TasksTable
-first = submit(abs, -1, executor="thread", name="first-task")
+first = submit(abs, -1, executor="process", name="first-task")
 first.wait(10)
 table = TasksTable(get_client(), kernel_id=kernel_id())
 table
@@ -140,7 +140,7 @@ table
     assert kernel.wait_for(lambda: any("first-task" in str(st.get("value", ""))
                                        for st in kernel.widgets.values()), 5)
     # When another task starts from the kernel
-    kernel.execute_ok("second = submit(abs, -2, executor='thread', name='second-task')")
+    kernel.execute_ok("second = submit(abs, -2, executor='process', name='second-task')")
     # Then a row for it appears without re-running the table's cell
     assert kernel.wait_for(lambda: any("second-task" in str(st.get("value", ""))
                                        for st in kernel.widgets.values()), 5)

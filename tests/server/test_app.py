@@ -49,6 +49,8 @@ async def test_engine_runs_inside_the_server(bgtasks_app: Any, tmp_path: Path) -
         ("kernel_secret", "short", "BgTasks.kernel_secret"),
         ("events_progress_interval", 0.0, "BgTasks.events_progress_interval"),
         ("events_max_buffer", 0, "BgTasks.events_max_buffer"),
+        ("max_result_bytes", 0, "max_result_bytes"),
+        ("max_result_bytes", "big", "max_result_bytes"),
     ],
 )
 def test_bad_trait_values_are_refused_by_name(trait: str, value: object, message: str) -> None:

@@ -227,8 +227,21 @@ async def test_kernel_secret_opens_only_bgtasks_routes(bgtasks_app: Any, jp_fetc
         assert exc.value.code in (401, 403)
 
 
-async def test_kernels_get_the_url_and_secret(bgtasks_app: Any) -> None:
+async def test_kernels_get_the_url_and_secret_and_the_server_keeps_neither(bgtasks_app: Any) -> None:
     import os
+    from pathlib import Path
 
-    assert os.environ["BGTASKS_TOKEN"] == bgtasks_app.web_app.settings["bgtasks_kernel_secret"]
-    assert os.environ["BGTASKS_URL"].endswith("/bgtasks/api/")
+    # When the server starts a kernel
+    km = bgtasks_app.kernel_manager
+    kernel_id = await km.start_kernel()
+    try:
+        pid = km.get_kernel(kernel_id).provisioner.pid
+        raw = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        env = dict(item.decode().partition("=")[::2] for item in raw if item)
+        # Then the kernel's environment holds the URL and the secret
+        assert env["BGTASKS_TOKEN"] == bgtasks_app.web_app.settings["bgtasks_kernel_secret"]
+        assert env["BGTASKS_URL"].endswith("/bgtasks/api/")
+    finally:
+        await km.shutdown_kernel(kernel_id, now=True)
+    # And the server's own environment (what terminals and workers inherit) does not
+    assert "BGTASKS_TOKEN" not in os.environ and "BGTASKS_URL" not in os.environ
