@@ -42,6 +42,9 @@ class ProcessExecutor(Executor):
     prepended to their ``PYTHONPATH`` (default: the server's ``sys.path`` for workers
     of the server's own interpreter, so they import what the server can; nothing for
     other interpreters, whose ``site-packages`` may not match ours).
+    ``max_tasks_per_worker`` (0: no limit) replaces a worker after that many tasks;
+    ``task_memory_limit`` (bytes, ``None``: none) is how much a task may grow its
+    worker's address space (beyond it: failed, reason ``memory``).
     """
 
     name = "process"
@@ -54,6 +57,8 @@ class ProcessExecutor(Executor):
         kill_grace: float | None = None,
         env: Mapping[str, str] | None = None,
         path: Sequence[str] | None = None,
+        max_tasks_per_worker: int = 0,
+        task_memory_limit: int | None = None,
     ) -> None:
         self.workers = workers or os.cpu_count() or 1
         if self.workers < 1:
@@ -62,6 +67,8 @@ class ProcessExecutor(Executor):
         self.kill_grace = kill_grace
         self._env = dict(env or {})
         self._path = list(path) if path is not None else None
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.task_memory_limit = task_memory_limit or None
         self._mailbox = Mailbox()
         self._supervisor: Supervisor | None = None
         self._thread: threading.Thread | None = None
@@ -69,7 +76,8 @@ class ProcessExecutor(Executor):
 
     def start(self, callbacks: ExecutorCallbacks) -> None:
         self._supervisor = Supervisor(
-            callbacks, self._mailbox, self.workers, self.python, self.kill_grace, self._env, self._path
+            callbacks, self._mailbox, self.workers, self.python, self.kill_grace, self._env, self._path,
+            self.max_tasks_per_worker, self.task_memory_limit,
         )
         self._thread = threading.Thread(target=self._supervisor.run, name="bgtasks-process", daemon=True)
         self._thread.start()

@@ -29,7 +29,7 @@ import json
 import struct
 from typing import Any, BinaryIO, Dict, Optional, Tuple
 
-VERSION = 1
+VERSION = 2
 """Sent in ``ready``: a worker under another interpreter may have another
 ``bgtasks_ext`` installed, and the server must not guess at its messages."""
 
@@ -138,11 +138,11 @@ class MessageReader:
 
 # -- message builders: the one place that spells each message -------------------------
 def run_msg(task_id: str, ref: str, params: Any, attempt: int, cwd: str | None, has_payload: bool,
-            max_result_bytes: int | None = None) -> Message:
+            max_result_bytes: int | None = None, memory_limit: int | None = None) -> Message:
     return {
         "op": "run", "task_id": task_id, "ref": ref, "params": params,
         "attempt": attempt, "cwd": cwd, "has_payload": has_payload,
-        "max_result_bytes": max_result_bytes,
+        "max_result_bytes": max_result_bytes, "memory_limit": memory_limit,
     }
 
 
@@ -165,8 +165,10 @@ def log_msg(task_id: str, text: str) -> Message:
     return {"op": "log", "task_id": task_id, "text": text}
 
 
-def done_msg(task_id: str, status: str, preview: Any = None, error: Any = None, has_result: bool = False) -> Message:
+def done_msg(task_id: str, status: str, preview: Any = None, error: Any = None, has_result: bool = False,
+             retire: bool = False) -> Message:
+    """``retire``: the worker could not undo what the task changed in it; replace it."""
     return {
         "op": "done", "task_id": task_id, "status": status,
-        "preview": preview, "error": error, "has_result": has_result,
+        "preview": preview, "error": error, "has_result": has_result, "retire": retire,
     }

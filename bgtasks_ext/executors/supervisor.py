@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.models import TaskError
 from ..core.ports import ExecutorCallbacks, Job, Outcome, OutcomeStatus
-from . import protocol
+from . import proctree, protocol
 from .mailbox import Mailbox
 from .pool import Pool, worker_env
 from .worker_handle import WorkerHandle
@@ -48,8 +48,12 @@ class Supervisor:
         kill_grace: float | None,
         env: dict[str, str],
         path: Sequence[str] | None,
+        max_tasks_per_worker: int = 0,
+        memory_limit: int | None = None,
     ) -> None:
         self.callbacks = callbacks
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.memory_limit = memory_limit
         self.mailbox = mailbox
         self.workers = workers
         self.python = python
@@ -136,7 +140,7 @@ class Supervisor:
         def kill() -> None:
             if w.job is job and not w.gone:
                 w.signalled = signal.SIGKILL
-                w.kill(signal.SIGKILL)
+                self._kill_with_tree(w)
 
         self._after(grace, terminate)
 
@@ -155,7 +159,12 @@ class Supervisor:
 
     def _kill_all(self) -> None:
         for w in self._live_workers():
-            w.kill(signal.SIGKILL)
+            self._kill_with_tree(w)
+
+    def _kill_with_tree(self, w: WorkerHandle) -> None:
+        """SIGKILL a worker and every process under it (what its task started)."""
+        proctree.end(lambda: proctree.descendants(w.pid))
+        w.kill(signal.SIGKILL)
 
     def _retire(self, w: WorkerHandle) -> None:
         w.retiring = True
@@ -189,7 +198,7 @@ class Supervisor:
         """Claim ``job`` and send it to an idle worker of ``pool`` (there is one)."""
         msg = protocol.run_msg(
             job.task_id, job.ref, dict(job.params), job.attempt, job.cwd, job.payload is not None,
-            job.max_result_bytes,
+            job.max_result_bytes, self.memory_limit,
         )
         try:
             chunks = protocol.encode(msg, job.payload)
@@ -284,8 +293,10 @@ class Supervisor:
             if w.signalled == signal.SIGKILL:
                 return  # it ended just as it was killed; its exit only replaces it
             w.signalled = None
-            if self._closing:
-                self._retire(w)
+            w.tasks_done += 1
+            worn = 0 < self.max_tasks_per_worker <= w.tasks_done
+            if self._closing or worn or msg.get("retire"):
+                self._retire(w)  # its exit starts a fresh one
             else:
                 self.pools[w.python].idle.append(w)
 
@@ -313,6 +324,10 @@ class Supervisor:
         self._refill = True
         how = w.describe_exit()
         if w.job is not None:
+            # It died with a task: what the task started lives on, re-parented away
+            # from it; found by the mark of the run in its environment.
+            mark = f"{w.job.task_id}.{w.job.attempt}"
+            proctree.end(lambda: proctree.marked(mark))
             if w.cancelling:
                 outcome = Outcome(OutcomeStatus.CANCELLED)
             else:

@@ -38,9 +38,15 @@ import pydantic  # noqa: F401
 from bgtasks_ext.core import output
 from bgtasks_ext.core.attempt import run_attempt, run_kind
 from bgtasks_ext.core.context import FLUSH_INTERVAL, TaskContext
+from bgtasks_ext.core.models import TaskError
+from bgtasks_ext.core.ports import Outcome, OutcomeStatus
+from bgtasks_ext.executors import proctree
+from bgtasks_ext.executors.isolation import MemoryLimit, Snapshot
 from bgtasks_ext.executors import protocol
 from bgtasks_ext.executors.signals import SigtermGuard, die_with_parent
 
+LEFTOVER_GRACE = 0.5
+"""Seconds a process the task left running gets after SIGTERM, before SIGKILL."""
 LOG_SEND_CHARS = 64 * 1024
 """Characters of buffered log text that are sent without waiting for the interval."""
 
@@ -113,6 +119,9 @@ class Worker:
         self.current: tuple[_SocketSink, TaskContext] | None = None
         self.busy = threading.Event()
         self.home = os.getcwd()
+        self.snapshot = Snapshot()
+        """What each task's changes to the process are undone to (isolation.py)."""
+        self.tasks_run = 0
         self.real_out = 1
         self.pipe_r = -1
 
@@ -246,12 +255,16 @@ class Worker:
         # Undo what an earlier task may have changed: its SIGTERM handler, sys.stdout.
         if signal.getsignal(signal.SIGTERM) != self.guard.on_sigterm:
             signal.signal(signal.SIGTERM, self.guard.on_sigterm)
+        # Marks the run in the environment its child processes inherit (proctree.py).
+        os.environ[proctree.RUN_MARK] = f"{task_id}.{ctx.attempt}"
+        memory = MemoryLimit(msg.get("memory_limit"))
         self.current = (sink, ctx)
         self.busy.set()
         try:
-            # The guard is the window: a SIGTERM cancels only while the task's code runs.
-            outcome = run_attempt(ctx, run_kind, msg["ref"], ctx, msg.get("cwd"), window=self.guard,
-                                  max_result_bytes=msg.get("max_result_bytes"))
+            with memory:
+                # The guard is the window: a SIGTERM cancels only while the task's code runs.
+                outcome = run_attempt(ctx, run_kind, msg["ref"], ctx, msg.get("cwd"), window=self.guard,
+                                      max_result_bytes=msg.get("max_result_bytes"))
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -260,19 +273,54 @@ class Worker:
             # of this task after its done message.
             with self.flush_lock:
                 self.current = None
-            try:  # always: the task may have changed directory itself
-                os.chdir(self.home)
-            except OSError:
-                pass
+        left = self.end_leftovers()
+        if left:
+            sink.log(f"[bgtasks] ended {len(left)} process(es) the task left running: "
+                     f"{', '.join(map(str, left))}\n")
+        problems = self.snapshot.restore()
+        if memory.limit is not None and outcome.error is not None and outcome.error.type == "MemoryError":
+            outcome = Outcome(OutcomeStatus.FAILED, error=TaskError(
+                "MemoryError", f"the task went over its memory limit (task_memory_limit = "
+                f"{memory.limit / 2**20:.0f} MiB)", outcome.error.traceback, reason="memory"))
+        self.tasks_run += 1
         sink.flush_log()
         error = outcome.error.to_json() if outcome.error is not None else None
         has_result = outcome.result is not None
+        # Retire (the supervisor starts a fresh worker) when what the task changed could
+        # not be undone.
+        retire = bool(problems)
         try:  # encoding fails before anything is written
-            self.send(protocol.done_msg(task_id, outcome.status.value, outcome.preview, error, has_result),
-                      outcome.result)
+            self.send(protocol.done_msg(task_id, outcome.status.value, outcome.preview, error, has_result,
+                                        retire), outcome.result)
         except (TypeError, ValueError):  # an odd preview; the result bytes still hold the value
             self.send(protocol.done_msg(task_id, outcome.status.value, repr(outcome.preview)[:200], error,
-                                        has_result), outcome.result)
+                                        has_result, retire), outcome.result)
+
+    def end_leftovers(self) -> list[int]:
+        """End what the task started and left running (its orphans are ours: we are
+        their subreaper), and collect their exit statuses. One system call when the
+        task started nothing (the common case)."""
+        os.environ.pop(proctree.RUN_MARK, None)
+        if not _reap():
+            return []  # no children at all
+        me = os.getpid()
+        left = proctree.end(lambda: proctree.descendants(me), grace=LEFTOVER_GRACE)
+        _reap()
+        return left
+
+
+def _reap() -> bool:
+    """Collect the exit status of every child that has ended; returns whether this
+    process had any child at all."""
+    had = False
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return had
+        had = True
+        if pid == 0:
+            return True
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -284,6 +332,8 @@ def main(argv: list[str] | None = None) -> None:
     # Ctrl-C in the server's terminal reaches its whole process group; the server
     # decides what happens to tasks, so a worker ignores it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Orphans of what a task starts become ours, so the task's tree stays findable.
+    proctree.become_subreaper()
     sock = socket.socket(fileno=int(args[0]))
     Worker(sock).serve()
     sock.close()

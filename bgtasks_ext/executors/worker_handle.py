@@ -37,6 +37,9 @@ class WorkerHandle:
                 stdin=subprocess.DEVNULL,
                 env=dict(env),
                 close_fds=True,
+                # Its own session: a signal to the server's process group (systemd's
+                # stop, a terminal's) is the server's to handle, not each worker's.
+                start_new_session=True,
             )
         except BaseException:
             parent.close()
@@ -65,6 +68,7 @@ class WorkerHandle:
         """Why the worker was refused at ``ready`` (a protocol mismatch, say)."""
         self.signalled: int | None = None
         """The last signal the executor sent to stop the current job."""
+        self.tasks_done = 0
 
     # -- I/O ----------------------------------------------------------------------
     def send(self, msg: protocol.Message, data: bytes | None = None) -> bool:

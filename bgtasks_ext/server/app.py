@@ -98,6 +98,19 @@ class BgTasks(ExtensionApp):
         "to a file and return its path.",
     ).tag(config=True)
 
+    max_tasks_per_worker = Int(
+        0, min=0,
+        help="Tasks a process worker runs before it is replaced by a fresh one (0: no limit), "
+        "as Celery's worker_max_tasks_per_child. Each task's changes to its worker "
+        "(environment, directory, sys.path, limits) are undone anyway.",
+    ).tag(config=True)
+
+    task_memory_limit = Int(
+        0, min=0,
+        help="Bytes of memory a task on the process executor may take (0: no limit). "
+        "Above it, its allocations fail and the task fails with reason 'memory'.",
+    ).tag(config=True)
+
     extra_kinds = List(
         Unicode(),
         help="More kinds, as 'module:name' references to annotated functions or classes "
@@ -176,7 +189,9 @@ class BgTasks(ExtensionApp):
         else:
             store = store_class()
         executors: dict[str, Executor] = {
-            "process": ProcessExecutor(workers=self.workers or os.cpu_count() or 2),
+            "process": ProcessExecutor(workers=self.workers or os.cpu_count() or 2,
+                                       max_tasks_per_worker=self.max_tasks_per_worker,
+                                       task_memory_limit=self.task_memory_limit or None),
             "thread": ThreadExecutor(workers=self.thread_workers),
             "kernel": KernelExecutor(),
         }

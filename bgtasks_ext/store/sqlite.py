@@ -25,6 +25,7 @@ from ..core.models import LogChunk, Page, Task, TaskFilter
 from ..core.ports import Op, Store
 from . import codec
 from .journal import StartJournal
+from .localfs import filesystem_type, is_network
 from .sqlite_queries import count_query, list_query, plan
 from .sqlite_schema import MIGRATIONS, Migration, migrate
 
@@ -75,7 +76,14 @@ class SQLiteStore(Store):
     def open(self) -> None:
         if self._writer is not None:
             return
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
+        folder = os.path.dirname(os.path.abspath(self.path))
+        os.makedirs(folder, exist_ok=True)
+        fstype = filesystem_type(folder)
+        if is_network(fstype):
+            raise BgTasksError(
+                f"the task store {self.path} is on a network filesystem ({fstype}): SQLite needs "
+                "a disk local to this host; set c.BgTasks.store_path to a local path "
+                "(for example under /tmp or /var/tmp on JupyterHub)")
         conn: sqlite3.Connection | None = None
         try:
             conn = self._connect()

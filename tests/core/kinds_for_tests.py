@@ -108,3 +108,75 @@ def shell_echo(text: str = "from the shell") -> int:
     import os
 
     return os.system(f"echo {text}; echo {text} on stderr 1>&2")
+
+
+_DAEMON = """
+import os, sys, time
+if os.fork():
+    os._exit(0)
+os.setsid()
+if os.fork():
+    os._exit(0)
+with open(sys.argv[1], "a") as f:
+    f.write(f"{os.getpid()}\\n")
+time.sleep(300)
+"""
+
+
+def spawn_tree(pidfile: str, then: str = "wait") -> str:
+    """Start five processes the way tasks do (a child, a shell with two children, a
+    double-forked daemon in its own session), write their pids to ``pidfile``, then
+    wait (``then="wait"``) or return at once, leaving them running."""
+    import subprocess
+    import sys
+
+    pids = []
+    sleeper = subprocess.Popen(["sleep", "300"])
+    pids.append(sleeper.pid)
+    shell = subprocess.Popen(["sh", "-c", "sleep 300 & sleep 300 & wait"])
+    pids.append(shell.pid)
+    deadline = time.monotonic() + 10
+    while len(shell_children := _children(shell.pid)) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    pids.extend(shell_children)
+    subprocess.run([sys.executable, "-c", _DAEMON, pidfile + ".daemon"], check=True)
+    daemon = pidfile + ".daemon"
+    while not (os.path.exists(daemon) and open(daemon).read().endswith("\n")) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    with open(pidfile + ".daemon") as f:
+        pids.extend(int(p) for p in f.read().split())
+    with open(pidfile, "w") as f:
+        f.write("\n".join(map(str, pids)) + "\n")
+    if then == "wait":
+        while True:
+            time.sleep(0.05)
+    return "left them"
+
+
+def _children(pid: int) -> list[int]:
+    out = []
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{tid}/children") as f:
+            out.extend(int(p) for p in f.read().split())
+    return out
+
+
+def meddle() -> dict[str, Any]:
+    """Change what a task should not leave behind, and report what it found first."""
+    import resource
+    import sys
+
+    found = {"env": os.environ.get("BGTASKS_TEST_LEAK"), "cwd": os.getcwd(),
+             "path": "/leaked/path" in sys.path,
+             "nofile": resource.getrlimit(resource.RLIMIT_NOFILE)[0], "pid": os.getpid()}
+    os.environ["BGTASKS_TEST_LEAK"] = "leaked"
+    os.chdir("/")
+    sys.path.append("/leaked/path")
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, 64), hard))
+    return found
+
+
+def hog(megabytes: int) -> int:
+    block = bytearray(megabytes * 2**20)
+    return len(block)

@@ -238,3 +238,49 @@ def test_live_and_count_at_100k_rows(big: tuple[SQLiteStore, list[Task]]) -> Non
     assert [t.id for t in live] == [t.id for t in tasks if not t.terminal]
     assert store.count(TaskFilter.of(category="failed", kind="kind2")) == sum(
         1 for t in tasks if t.category.value == "failed" and t.kind == "kind2")
+
+
+MOUNTS = (
+    "22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+    "27 1 254:0 / / rw,relatime - ext4 /dev/vda rw\n"
+    "40 27 0:50 / /home rw,relatime - nfs4 server:/export/home rw,vers=4.2\n"
+    "41 40 0:51 / /home/alice/my\\040disk rw - fuse.sshfs alice@box: rw\n"
+    "42 27 8:17 / /mnt/usb rw - fuseblk /dev/sdb1 rw\n"
+)
+
+
+@pytest.mark.parametrize("path,fstype,network", [
+    ("/home/alice/.local/share/jupyter/bgtasks/tasks.sqlite", "nfs4", True),
+    ("/home/alice/my disk/tasks.sqlite", "fuse.sshfs", True),
+    ("/mnt/usb/tasks.sqlite", "fuseblk", False),
+    ("/var/tmp/tasks.sqlite", "ext4", False),
+])
+def test_the_filesystem_of_a_path_is_read_from_the_mount_table(path: str, fstype: str, network: bool) -> None:
+    from bgtasks_ext.store.localfs import filesystem_type, is_network
+
+    assert filesystem_type(path, MOUNTS) == fstype
+    assert is_network(fstype) is network
+
+
+def test_a_store_on_a_network_filesystem_refuses_to_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from bgtasks_ext.store import localfs
+
+    # Given a mount table in which the store's folder is an NFS mount
+    table = tmp_path / "mountinfo"
+    table.write_text(MOUNTS + f"50 27 0:60 / {tmp_path / 'nfs'} rw - nfs4 server:/x rw\n")
+    monkeypatch.setattr(localfs, "MOUNTINFO", str(table))
+    store = SQLiteStore(str(tmp_path / "nfs" / "tasks.sqlite"))
+    # When it is opened / Then it refuses, saying why and which setting to change
+    with pytest.raises(BgTasksError) as exc:
+        store.open()
+    assert "network filesystem (nfs4)" in str(exc.value) and "c.BgTasks.store_path" in str(exc.value)
+    assert not (tmp_path / "nfs" / "tasks.sqlite").exists()
+
+
+def test_a_store_on_a_local_disk_opens(tmp_path: Path) -> None:
+    from bgtasks_ext.store.localfs import filesystem_type, is_network
+
+    assert not is_network(filesystem_type(str(tmp_path)))
+    store = SQLiteStore(str(tmp_path / "tasks.sqlite"))
+    store.open()
+    store.close()

@@ -37,8 +37,10 @@ def _find(srv: ServerProcess, name: str) -> str:
 
 def _wait_down(srv: ServerProcess, timeout: float = 30) -> None:
     assert srv.proc is not None
-    srv.proc.wait(timeout)
-    srv.stop()
+    try:
+        srv.proc.wait(timeout)
+    finally:
+        srv.stop()
 
 
 def test_a_task_that_crashes_the_server_is_not_run_again_beyond_its_retries(tmp_path: Path) -> None:

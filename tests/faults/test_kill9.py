@@ -42,10 +42,16 @@ def test_kill9_then_restart(tmp_path: Path, executor: str) -> None:
         if len(acked) == 50:
             break
     # When it is killed with SIGKILL right after an acknowledged submit
+    from bgtasks_ext.executors.proctree import descendants
+
+    below = descendants(child.pid)  # its workers (each in a session of its own)
+    assert executor == "thread" or below
     os.kill(child.pid, signal.SIGKILL)
     child.wait(10)
-    # (its worker processes notice and exit: nothing of its process group survives)
+    # (its worker processes notice and exit: nothing of its process group, and none
+    # of its workers, survives)
     _assert_group_gone(child.pid)
+    _assert_gone(below)
 
     # Then a new engine on the same file recovers
     if executor == "process":
@@ -91,3 +97,19 @@ def _assert_group_gone(pgid: int, timeout: float = 10) -> None:
             return
         time.sleep(0.05)
     pytest.fail(f"processes of group {pgid} outlived the kill")
+
+
+def _assert_gone(pids: list[int], timeout: float = 10) -> None:
+    def alive(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not any(alive(p) for p in pids):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"processes {[p for p in pids if alive(p)]} outlived the kill")

@@ -51,6 +51,8 @@ async def test_engine_runs_inside_the_server(bgtasks_app: Any, tmp_path: Path) -
         ("events_max_buffer", 0, "BgTasks.events_max_buffer"),
         ("max_result_bytes", 0, "max_result_bytes"),
         ("max_result_bytes", "big", "max_result_bytes"),
+        ("max_tasks_per_worker", -1, "max_tasks_per_worker"),
+        ("task_memory_limit", -1, "task_memory_limit"),
     ],
 )
 def test_bad_trait_values_are_refused_by_name(trait: str, value: object, message: str) -> None:
