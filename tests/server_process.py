@@ -113,6 +113,20 @@ class ServerProcess:
             time.sleep(0.1)
         return False
 
+    def call(self, method: str, path: str, **kw: Any) -> requests.Response:
+        """A request to a bgtasks route (``path`` under ``bgtasks/api/``), with the token."""
+        return requests.request(method, self.api + path, headers=self.headers, timeout=30, **kw)
+
+    def wait_end(self, task_id: str, timeout: float = 60) -> dict[str, Any]:
+        """The task's record once it is finished, failed or cancelled."""
+        deadline = time.monotonic() + timeout
+        while True:
+            task: dict[str, Any] = self.call("GET", f"tasks/{task_id}").json()
+            if task["state"] in ("finished", "failed", "cancelled"):
+                return task
+            assert time.monotonic() < deadline, f"never ended: {task}"
+            time.sleep(0.05)
+
     def kill9(self) -> None:
         """SIGKILL the server process alone (not its group), and reap it."""
         assert self.proc is not None

@@ -96,13 +96,13 @@ def end(find: Callable[[], list[int]], grace: float = 0.0) -> list[int]:
     Returns the pids that were running when found (zombies have ended already)."""
     ended: list[int] = []
     if grace > 0:
-        first = [p for p in find() if _alive(p)]
+        first = [p for p in find() if running(p)]
         if not first:
             return ended
         ended.extend(first)
         _signal(first, signal.SIGTERM)
         deadline = time.monotonic() + grace
-        while time.monotonic() < deadline and any(_alive(p) for p in first):
+        while time.monotonic() < deadline and any(running(p) for p in first):
             time.sleep(0.01)
     stopped: set[int] = set()
     while True:
@@ -111,9 +111,9 @@ def end(find: Callable[[], list[int]], grace: float = 0.0) -> list[int]:
             break
         _signal(fresh, signal.SIGSTOP)  # no new forks while the rest is found
         stopped.update(fresh)
-    running = [p for p in stopped if _alive(p)]
+    were_running = [p for p in stopped if running(p)]
     _signal(sorted(stopped), signal.SIGKILL)
-    ended.extend(p for p in running if p not in ended)
+    ended.extend(p for p in were_running if p not in ended)
     return ended
 
 
@@ -125,7 +125,7 @@ def _signal(pids: list[int], sig: int) -> None:
             pass
 
 
-def _alive(pid: int) -> bool:
+def running(pid: int) -> bool:
     """Running (a zombie has ended: only its exit status is left to collect)."""
     try:
         with open(f"/proc/{pid}/stat") as f:

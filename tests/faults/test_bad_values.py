@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-import time
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -26,18 +25,10 @@ def _strict(text: str) -> Any:
     return json.loads(text, parse_constant=refuse)
 
 
-def _call(srv: ServerProcess, method: str, path: str, **kw: Any) -> requests.Response:
-    return requests.request(method, srv.api + path, headers=srv.headers, timeout=30, **kw)
-
-
-def _wait_end(srv: ServerProcess, task_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task: dict[str, Any] = _strict(_call(srv, "GET", f"tasks/{task_id}").text)
-        if task["state"] in ("finished", "failed", "cancelled"):
-            return task
-        assert time.monotonic() < deadline, f"never ended: {task}"
-        time.sleep(0.05)
+def _wait_end(srv: ServerProcess, task_id: str) -> dict[str, Any]:
+    """The ended task, its record read as strict JSON."""
+    srv.wait_end(task_id)
+    return dict(_strict(srv.call("GET", f"tasks/{task_id}").text))
 
 
 @pytest.fixture(scope="module")
@@ -67,14 +58,14 @@ def test_non_finite_progress_never_breaks_a_listing(server: ServerProcess, value
     # Given a task that reports progress a listing cannot hold as JSON
     job = CodeJob(mode="call", fn=_reports, args=values)
     payload = base64.b64encode(cloudpickle.dumps(job)).decode()
-    reply = _call(server, "POST", "tasks", json={"kind": "code", "payload": payload})
+    reply = server.call("POST", "tasks", json={"kind": "code", "payload": payload})
     assert reply.status_code == 201, reply.text
     # When it has run, Then the task, the listing and the snapshot are strict JSON
     task = _wait_end(server, reply.json()["id"])
     assert task["state"] == "finished", task
     progress = task["progress"]
     assert progress["total"] in (None, 10.0) and isinstance(progress["current"], float)
-    listing = _call(server, "GET", "tasks")
+    listing = server.call("GET", "tasks")
     assert listing.status_code == 200
     assert task["id"] in [t["id"] for t in _strict(listing.text)["tasks"]]
 
@@ -88,11 +79,11 @@ def test_non_finite_progress_over_rest_is_a_400(server: ServerProcess) -> None:
 
 
 def test_a_huge_origin_path_is_refused_and_nothing_stored(server: ServerProcess) -> None:
-    before = _strict(_call(server, "GET", "tasks?limit=500").text)["tasks"]
-    reply = _call(server, "POST", "tasks", json={"kind": "sleep", "params": {"seconds": 0},
+    before = _strict(server.call("GET", "tasks?limit=500").text)["tasks"]
+    reply = server.call("POST", "tasks", json={"kind": "sleep", "params": {"seconds": 0},
                                                   "origin": {"path": "a/" * 500_000}})
     assert reply.status_code == 400 and reply.json()["field"] == "origin.path", reply.text
-    assert _strict(_call(server, "GET", "tasks?limit=500").text)["tasks"] == before
+    assert _strict(server.call("GET", "tasks?limit=500").text)["tasks"] == before
 
 
 @pytest.mark.parametrize("params,field", [
@@ -100,31 +91,31 @@ def test_a_huge_origin_path_is_refused_and_nothing_stored(server: ServerProcess)
     ({"seconds": True}, "params.seconds"),
 ])
 def test_kind_parameters_are_strict(server: ServerProcess, params: dict[str, Any], field: str) -> None:
-    reply = _call(server, "POST", "tasks", json={"kind": "sleep", "params": params})
+    reply = server.call("POST", "tasks", json={"kind": "sleep", "params": params})
     assert reply.status_code == 400 and reply.json()["field"] == field, reply.text
     # (the documented type still works, ints for floats included)
-    ok = _call(server, "POST", "tasks", json={"kind": "sleep", "params": {"seconds": 0}})
+    ok = server.call("POST", "tasks", json={"kind": "sleep", "params": {"seconds": 0}})
     assert ok.status_code == 201, ok.text
 
 
 @pytest.mark.parametrize("route,body", [("progress", {"current": 1}), ("log", {"text": "hi"})])
 def test_reports_for_an_unclaimed_kernel_task_are_409(server: ServerProcess, route: str, body: Any) -> None:
     # Given a kernel-executor task its kernel has not claimed
-    reply = _call(server, "POST", "tasks", json={"kind": "sleep", "executor": "kernel",
+    reply = server.call("POST", "tasks", json={"kind": "sleep", "executor": "kernel",
                                                   "origin": {"kernel_id": "k-unclaimed"}})
     task_id = reply.json()["id"]
     # When a report comes for it / Then 409, not a silent drop
-    answer = _call(server, "POST", f"tasks/{task_id}/{route}", json=body)
+    answer = server.call("POST", f"tasks/{task_id}/{route}", json=body)
     assert answer.status_code == 409, answer.text
     assert "claim" in answer.json()["message"]
-    _call(server, "POST", f"tasks/{task_id}/cancel")
+    server.call("POST", f"tasks/{task_id}/cancel")
 
 
 def test_strict_json_replies_have_no_nan(server: ServerProcess, tmp_path: Path) -> None:
     # A result whose preview would be NaN is served as strict JSON too
     job = CodeJob(mode="call", fn=float, args=("nan",))
     payload = base64.b64encode(cloudpickle.dumps(job)).decode()
-    task_id = _call(server, "POST", "tasks", json={"kind": "code", "payload": payload}).json()["id"]
+    task_id = server.call("POST", "tasks", json={"kind": "code", "payload": payload}).json()["id"]
     task = _wait_end(server, task_id)
     assert task["state"] == "finished"
-    _strict(_call(server, "GET", f"tasks/{task_id}/result").text)
+    _strict(server.call("GET", f"tasks/{task_id}/result").text)

@@ -100,16 +100,11 @@ def _assert_group_gone(pgid: int, timeout: float = 10) -> None:
 
 
 def _assert_gone(pids: list[int], timeout: float = 10) -> None:
-    def alive(pid: int) -> bool:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-        except OSError:
-            return False
+    from bgtasks_ext.executors.proctree import running
 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if not any(alive(p) for p in pids):
+        if not any(running(p) for p in pids):
             return
         time.sleep(0.05)
-    pytest.fail(f"processes {[p for p in pids if alive(p)]} outlived the kill")
+    pytest.fail(f"processes {[p for p in pids if running(p)]} outlived the kill")

@@ -10,7 +10,6 @@ from typing import Any, Iterator
 
 import cloudpickle
 import pytest
-import requests
 
 from bgtasks_ext.kinds.code import CodeJob
 from tests.server_process import ServerProcess
@@ -18,21 +17,11 @@ from tests.server_process import ServerProcess
 LIMIT = 1 << 20
 
 
-def _call(srv: ServerProcess, method: str, path: str, **kw: Any) -> requests.Response:
-    return requests.request(method, srv.api + path, headers=srv.headers, timeout=30, **kw)
-
-
 def _run(srv: ServerProcess, fn: Any, *args: Any, timeout: float = 60) -> dict[str, Any]:
     payload = base64.b64encode(cloudpickle.dumps(CodeJob(mode="call", fn=fn, args=args))).decode()
-    reply = _call(srv, "POST", "tasks", json={"kind": "code", "payload": payload})
+    reply = srv.call("POST", "tasks", json={"kind": "code", "payload": payload})
     assert reply.status_code == 201, reply.text
-    deadline = time.monotonic() + timeout
-    while True:
-        task: dict[str, Any] = _call(srv, "GET", f"tasks/{reply.json()['id']}").json()
-        if task["state"] in ("finished", "failed", "cancelled"):
-            return task
-        assert time.monotonic() < deadline, task
-        time.sleep(0.05)
+    return srv.wait_end(reply.json()["id"], timeout)
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +42,8 @@ def test_a_result_above_max_result_bytes_fails_the_task_and_nothing_hangs(server
     assert "max_result_bytes" in task["error"]["message"]
     assert time.monotonic() - started < 30
     # And its result is refused (409), its log answers, the listing holds it
-    assert _call(server, "GET", f"tasks/{task['id']}/result").status_code == 409
-    assert _call(server, "GET", f"tasks/{task['id']}/log").status_code == 200
-    assert task["id"] in [t["id"] for t in _call(server, "GET", "tasks").json()["tasks"]]
+    assert server.call("GET", f"tasks/{task['id']}/result").status_code == 409
+    assert server.call("GET", f"tasks/{task['id']}/log").status_code == 200
+    assert task["id"] in [t["id"] for t in server.call("GET", "tasks").json()["tasks"]]
     # And the server runs the next task as ever
     assert _run(server, bytes, LIMIT // 2)["state"] == "finished"

@@ -14,24 +14,16 @@ import pytest
 import requests
 
 from bgtasks_ext.executors.process import ProcessExecutor
+from bgtasks_ext.executors.proctree import running
 from tests.core.test_process_executor import Recorder, job, wait_until
 from tests.server_process import ServerProcess
-
-
-def _alive(pid: int) -> bool:
-    """Running: a zombie has ended (only its exit status waits to be collected)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
 
 
 def _tree(pidfile: Path) -> list[int]:
     assert wait_until(lambda: pidfile.exists() and len(pidfile.read_text().split()) == 5, 20), \
         "the task did not start its five processes"
     pids = [int(p) for p in pidfile.read_text().split()]
-    assert all(_alive(p) for p in pids)
+    assert all(running(p) for p in pids)
     return pids
 
 
@@ -61,7 +53,7 @@ def test_cancel_ends_the_whole_tree(make: Any, tmp_path: Path) -> None:
     ex.cancel("t1", 0.3)
     assert rec.wait_done("t1").status == "cancelled"
     # Then none of the five lives on
-    assert wait_until(lambda: not any(_alive(p) for p in pids), 10), [p for p in pids if _alive(p)]
+    assert wait_until(lambda: not any(running(p) for p in pids), 10), [p for p in pids if running(p)]
 
 
 def test_a_killed_worker_takes_the_tree_with_it(make: Any, tmp_path: Path) -> None:
@@ -73,7 +65,7 @@ def test_a_killed_worker_takes_the_tree_with_it(make: Any, tmp_path: Path) -> No
     out = rec.wait_done("t2")
     assert out.error is not None and out.error.reason == "worker_died"
     # Then what its task started is ended too
-    assert wait_until(lambda: not any(_alive(p) for p in pids), 10), [p for p in pids if _alive(p)]
+    assert wait_until(lambda: not any(running(p) for p in pids), 10), [p for p in pids if running(p)]
 
 
 def test_what_a_finished_task_left_running_is_ended_and_logged(make: Any, tmp_path: Path) -> None:
@@ -82,7 +74,7 @@ def test_what_a_finished_task_left_running_is_ended_and_logged(make: Any, tmp_pa
     out = rec.wait_done("t3")
     assert out.status == "finished"
     pids = [int(p) for p in (tmp_path / "pids").read_text().split()]
-    assert wait_until(lambda: not any(_alive(p) for p in pids), 10)
+    assert wait_until(lambda: not any(running(p) for p in pids), 10)
     assert "ended 5 process(es) the task left running" in "".join(rec.logs.get("t3", []))
     # And the worker runs the next task as ever
     ex.submit(job("t4", "add", a=1, b=1))

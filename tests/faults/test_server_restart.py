@@ -31,14 +31,6 @@ def _wait(srv: ServerProcess, task_id: str, *states: str, timeout: float = 30) -
         time.sleep(0.05)
 
 
-def _running(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
 def _poll_while_starting(srv: ServerProcess, task_id: str, codes: list[int], stop: threading.Event) -> None:
     while not stop.is_set():
         if srv.port:
@@ -68,6 +60,7 @@ def test_kill9_then_restart_over_rest(tmp_path: Path) -> None:
         # (each worker has a session of its own, so a signal to the server's group is
         # the server's to handle; they are its children)
         from bgtasks_ext.executors.proctree import descendants
+        from bgtasks_ext.executors.proctree import running as is_running
 
         workers = set(descendants(first.pid))
         assert workers, "the process executor runs the task in a worker process"
@@ -76,7 +69,7 @@ def test_kill9_then_restart_over_rest(tmp_path: Path) -> None:
         first.kill9()
         # Then its workers notice the broken pipe and exit by themselves
         deadline = time.monotonic() + 10
-        while (left := {p for p in workers if _running(p)}) and time.monotonic() < deadline:
+        while (left := {p for p in workers if is_running(p)}) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not left, f"worker processes {left} outlived their server"
     finally:

@@ -31,20 +31,6 @@ class Trap:
         return (os.system, (f"touch {self.marker}",))
 
 
-def _call(srv: ServerProcess, method: str, path: str, **kw: Any) -> requests.Response:
-    return requests.request(method, srv.api + path, headers=srv.headers, timeout=30, **kw)
-
-
-def _wait_end(srv: ServerProcess, task_id: str, timeout: float = 60) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        task: dict[str, Any] = _call(srv, "GET", f"tasks/{task_id}").json()
-        if task["state"] in ("finished", "failed", "cancelled"):
-            return task
-        assert time.monotonic() < deadline, f"never ended: {task}"
-        time.sleep(0.05)
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     # A server whose default executor is the one in its own process
@@ -60,7 +46,7 @@ def test_a_payload_for_the_server_process_is_refused_unloaded(server: ServerProc
     marker = tmp_path / f"ran-{kind}"
     payload = base64.b64encode(pickle.dumps(Trap(marker))).decode()
     # When it is sent for the thread executor (the server's own process)
-    reply = _call(server, "POST", "tasks", json={"kind": kind, "executor": "thread",
+    reply = server.call("POST", "tasks", json={"kind": kind, "executor": "thread",
                                                   "payload": payload})
     # Then it is refused, naming the executor, and nothing was loaded or stored
     assert reply.status_code == 400, reply.text
@@ -68,7 +54,7 @@ def test_a_payload_for_the_server_process_is_refused_unloaded(server: ServerProc
     assert "never loads user data" in reply.json()["message"]
     time.sleep(0.5)
     assert not marker.exists()
-    assert _call(server, "GET", "tasks").json()["tasks"] == []
+    assert server.call("GET", "tasks").json()["tasks"] == []
 
 
 def test_a_payload_without_an_executor_goes_to_a_worker(server: ServerProcess, tmp_path: Path) -> None:
@@ -76,10 +62,10 @@ def test_a_payload_without_an_executor_goes_to_a_worker(server: ServerProcess, t
     marker = tmp_path / "ran-in-worker"
     payload = base64.b64encode(pickle.dumps(Trap(marker))).decode()
     # When a code task names no executor
-    reply = _call(server, "POST", "tasks", json={"kind": "code", "payload": payload})
+    reply = server.call("POST", "tasks", json={"kind": "code", "payload": payload})
     # Then it runs in a worker process (which loads it; there it is the user's own code)
     assert reply.status_code == 201, reply.text
-    task = _wait_end(server, reply.json()["id"])
+    task = server.wait_end(reply.json()["id"])
     assert task["executor"] == "process"
     assert marker.exists()  # it ran, in a worker: the server process never loaded it
 
@@ -127,9 +113,9 @@ def _call_task(srv: ServerProcess, fn: Any, python: str | None = None) -> dict[s
 
     payload = base64.b64encode(cloudpickle.dumps(CodeJob(mode="call", fn=fn))).decode()
     body = {"kind": "code", "executor": "process", "payload": payload, "python": python}
-    reply = _call(srv, "POST", "tasks", json=body)
+    reply = srv.call("POST", "tasks", json=body)
     assert reply.status_code == 201, reply.text
-    return _wait_end(srv, reply.json()["id"])
+    return srv.wait_end(reply.json()["id"])
 
 
 def _other_python(where: Path) -> str:
