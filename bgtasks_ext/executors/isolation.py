@@ -16,6 +16,7 @@ import sys
 from typing import Any
 
 _LIMITS = [getattr(resource, name) for name in dir(resource) if name.startswith("RLIMIT_")]
+_LIMIT_EVENTS = frozenset({"resource.setrlimit", "resource.prlimit"})
 
 
 def _limits() -> dict[int, tuple[int, int]]:
@@ -37,6 +38,14 @@ class Snapshot:
         self.cwd = os.getcwd()
         self.path = list(sys.path)
         self.limits = _limits()
+        # Reading every limit back costs a system call each, after every task: only
+        # done once something in this process asked to change one (CPython audits it).
+        self._limits_touched = False
+        sys.addaudithook(self._audit)
+
+    def _audit(self, event: str, args: tuple[object, ...]) -> None:
+        if event in _LIMIT_EVENTS:
+            self._limits_touched = True
 
     def restore(self) -> list[str]:
         """Put everything back; returns what could not be (the worker should retire)."""
@@ -54,12 +63,15 @@ class Snapshot:
                 problems.append(f"working directory: {exc}")
         if sys.path != self.path:
             sys.path[:] = self.path
-        for which, was in self.limits.items():
-            try:
-                if resource.getrlimit(which) != was:
-                    resource.setrlimit(which, was)
-            except (ValueError, OSError) as exc:
-                problems.append(f"resource limit {which}: {exc}")
+        if self._limits_touched:
+            self._limits_touched = False
+            for which, was in self.limits.items():
+                try:
+                    if resource.getrlimit(which) != was:
+                        resource.setrlimit(which, was)
+                except (ValueError, OSError) as exc:
+                    problems.append(f"resource limit {which}: {exc}")
+            self._limits_touched = False  # (our own setrlimit calls above are audited too)
         return problems
 
 
