@@ -2,7 +2,8 @@
 # fresh clone, and is a no-op in seconds when nothing changed (stamp files, see below).
 #
 #   make lab     JupyterLab on notebooks/ with the extension installed in develop mode
-#   make test    every test layer, the browser included (installs Debian's chromium if missing)
+#   make test    every test layer, the browser included (installs Debian's chromium, and
+#                libfuse2 for a real FUSE mount in tests/faults, if missing)
 #   make bench   every benchmarks/bench_*.py; fails if any fails, or if there are none
 #   make clean   build output and stamps (keeps .venv); `make distclean` also drops .venv
 #
@@ -32,6 +33,8 @@ export PIP_DISABLE_PIP_VERSION_CHECK := 1
 IS_ROOT := $(filter 0,$(shell id -u))
 ALLOW_ROOT := $(if $(IS_ROOT),--allow-root,)
 CHROMIUM := /usr/bin/chromium
+# tests/faults/test_store_location.py mounts a real FUSE filesystem (fusepy needs libfuse2).
+LIBFUSE := /usr/lib/$(shell uname -m)-linux-gnu/libfuse.so.2
 
 EXT := labextension
 EXT_OUT := bgtasks_ext/labextension
@@ -88,7 +91,16 @@ lab: setup
 	mkdir -p notebooks
 	$(JUPYTER) lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
-test: setup $(CHROMIUM)
+$(LIBFUSE):
+	@if [ -z "$(IS_ROOT)" ]; then \
+		echo "make: $(LIBFUSE) is missing; tests/faults needs Debian's libfuse2:" >&2; \
+		echo "      sudo apt-get install -y --no-install-recommends libfuse2" >&2; \
+		exit 1; \
+	fi
+	apt-get update
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libfuse2
+
+test: setup $(CHROMIUM) $(LIBFUSE)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
 bench: setup

@@ -80,8 +80,10 @@ class ServerProcess:
         (self.root / "jupyter_config_dir").mkdir(parents=True, exist_ok=True)
         (self.root / "jupyter_config_dir" / "jupyter_server_config.json").write_text(json.dumps(config))
 
-    def start(self, timeout: float = 60) -> ServerProcess:
-        """Start and wait until the bgtasks API answers; a lost port race is retried."""
+    def start(self, timeout: float = 60, *, ready: bool = True) -> ServerProcess:
+        """Start and wait until the bgtasks API answers; a lost port race is retried.
+        ``ready=False``: return once the process runs (for a server whose engine must
+        not start)."""
         self._write_config()
         for _ in range(3):
             self.port = free_port()
@@ -93,7 +95,7 @@ class ServerProcess:
             with open(self.log_path, "ab") as log:
                 self.proc = subprocess.Popen(cmd, env=self._env(), stdout=log, stderr=log,
                                              stdin=subprocess.DEVNULL, start_new_session=True)
-            if self._wait_ready(timeout):
+            if not ready or self._wait_ready(timeout):
                 return self
             self.stop()
         raise RuntimeError(f"jupyter server did not start; log:\n{self.log_path.read_text()[-4000:]}")

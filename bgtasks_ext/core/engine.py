@@ -108,6 +108,8 @@ class Engine:
         self._persisted_at: dict[str, float] = {}
         self._unstored: dict[str, Task] = {}
         self._store_failures: set[str] = set()
+        self._unstorable: dict[str, Task] = {}
+        """Ended tasks whose end the store refused twice: shown from memory."""
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
         self._listeners: list[Listener] = []
         self._seq = 0
@@ -227,7 +229,7 @@ class Engine:
 
     def get(self, task_id: str) -> Task:
         with self._lock:
-            task = self._live.get(task_id) or self._unstored.get(task_id)
+            task = self._live.get(task_id) or self._unstored.get(task_id) or self._unstorable.get(task_id)
         if task is None:
             task = self.store.get(task_id)
         if task is None:
@@ -236,13 +238,14 @@ class Engine:
 
     def get_live(self, task_id: str) -> Task | None:
         """The task if it is live or just ended (memory only: never touches the store)."""
-        return self._live.get(task_id) or self._unstored.get(task_id)
+        return self._live.get(task_id) or self._unstored.get(task_id) or self._unstorable.get(task_id)
 
     def list(self, flt: TaskFilter = TaskFilter(), limit: int = 100, cursor: str | None = None) -> Page:
         """A page of stored tasks, newest first, with live tasks shown as they are now."""
         page = self.store.list(flt, limit, cursor)
         with self._lock:
-            tasks = [self._live.get(t.id) or self._unstored.get(t.id) or t for t in page.tasks]
+            tasks = [self._live.get(t.id) or self._unstored.get(t.id) or self._unstorable.get(t.id) or t
+                     for t in page.tasks]
         return Page([t for t in tasks if flt.matches(t)], page.next_cursor)
 
     def cancel(self, task_id: str) -> Task:
@@ -584,13 +587,18 @@ class Engine:
             self._store_failed(sorted(task_ids), f"the task store could not write it: {exc}")
 
     def _store_failed(self, task_ids: builtins.list[str], why: str) -> None:
+        still_running: builtins.list[Task] = []
         with self._ended:
             now = self._clock()
             for task_id in task_ids:
                 if task_id in self._store_failures:
-                    # Even its failure could not be stored: stop trying, release waiters.
+                    # Even its failure could not be stored: stop trying, release waiters;
+                    # this server shows the failure from memory (the next start, finding
+                    # the stored record live, settles it as interrupted).
                     log.error("bgtasks: task %s could not be stored at all", task_id)
-                    self._unstored.pop(task_id, None)
+                    ended = self._unstored.pop(task_id, None)
+                    if ended is not None:
+                        self._unstorable[task_id] = ended
                     self._store_failures.discard(task_id)
                     self._ended.notify_all()
                     continue
@@ -600,6 +608,10 @@ class Engine:
                 self._store_failures.add(task_id)
                 self._live[task_id] = task  # live again until its failure is stored
                 self._apply(policy.store_failed(task, now, why))
+                if task.state in (State.RUNNING, State.CANCELLING):
+                    still_running.append(task)  # its code runs on: stop it
+        for task in still_running:  # (outside the lock: executors call back into it)
+            self.executors[task.executor].cancel(task.id, self.config.cancel_grace)
 
     def _backoff(self, attempt: int) -> float:
         """Seconds before retry number ``attempt`` runs (exponential, capped)."""

@@ -96,3 +96,16 @@ def counts_to(n: int = 200_000) -> int:
 
 def bytes_of(size: int = 1) -> bytes:
     return b"x" * size
+
+
+def steps_then_wait(steps: int = 5) -> str:
+    """Reports ``steps`` steps, then waits politely until cancelled (or 30 s)."""
+    from bgtasks_ext import progress as report
+
+    for i in range(steps):
+        report(i + 1, steps)
+        time.sleep(0.06)
+    end = time.monotonic() + 30
+    while time.monotonic() < end and not cancelled():
+        time.sleep(0.01)
+    return "stopped" if cancelled() else "waited"

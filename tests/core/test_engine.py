@@ -512,3 +512,55 @@ def test_a_result_above_max_result_bytes_fails_where_it_ran() -> None:
         assert done.error.reason == "result_too_large" and "max_result_bytes" in done.error.message
         ok = eng.wait(eng.submit(TaskSpec("bytes_of", {"size": 500})).id, 5)
         assert ok.state is State.FINISHED
+
+
+class ProgressRefusingStore(MemoryStore):
+    """A real in-memory store that refuses the progress snapshot of a running task past
+    a mark (as a full disk refuses the write that happens to come then); with
+    ``everything``, every later write of that task too."""
+
+    def __init__(self, everything: bool = False) -> None:
+        super().__init__()
+        self.everything = everything
+
+    def write(self, ops):  # type: ignore[no-untyped-def]
+        from bgtasks_ext.core.ports import PutTask
+
+        if any(isinstance(op, PutTask) and op.task.progress.current >= 3
+               and (self.everything or op.task.state is State.RUNNING) for op in ops):
+            raise OSError("database or disk is full")
+        super().write(ops)
+
+
+@pytest.mark.parametrize("everything", [False, True])
+def test_a_refused_write_of_a_running_task_fails_it_and_stops_its_code(everything: bool) -> None:
+    # Given a running task whose progress record the store refuses
+    config = EngineConfig(default_executor="thread", cancel_grace=0.2, progress_persist_interval=0)
+    eng = make_engine(ProgressRefusingStore(everything), config)
+    eng.start()
+    try:
+        task = eng.submit(TaskSpec("steps_then_wait", {"steps": 5}))
+        # Then it fails with reason store_error, and its code is asked to stop
+        done = eng.wait(task.id, 10)
+        assert done.state is State.FAILED and done.error is not None
+        assert done.error.reason == "store_error" and "disk is full" in done.error.message
+        ex = eng.executors["thread"]
+        assert wait_for(lambda: task.id not in ex._running, 5)  # type: ignore[attr-defined]
+        # And the store holds the failure; or, when it refuses that too, this server
+        # still shows it (never a task left running in the listing)
+        stored = eng.store.get(task.id)
+        assert stored is not None
+        assert (stored.state is State.FAILED) is (not everything)
+        assert eng.get(task.id).state is State.FAILED
+        assert [t.state for t in eng.list().tasks if t.id == task.id] == [State.FAILED]
+    finally:
+        eng.stop()
+
+
+def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())
