@@ -78,27 +78,27 @@ $(STAMP_INSTALL): pyproject.toml $(STAMP_TOOLS) | $(EXT_BUILT)
 	$(VENV)/bin/jupyter-builder develop --overwrite .
 	touch $@
 
-$(CHROMIUM):
+# $(call debian,PACKAGE,FILE,WHO): install Debian's PACKAGE for the tests when FILE is
+# missing (as root); otherwise say how, and stop.
+define debian
 	@if [ -z "$(IS_ROOT)" ]; then \
-		echo "make: $(CHROMIUM) is missing; the browser tests need Debian's chromium:" >&2; \
-		echo "      sudo apt-get install -y --no-install-recommends chromium" >&2; \
+		echo "make: $(2) is missing (for $(3)); it comes with Debian's $(1):" >&2; \
+		echo "      sudo apt-get install -y --no-install-recommends $(1)" >&2; \
 		exit 1; \
 	fi
 	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium
+	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $(1)
+endef
+
+$(CHROMIUM):
+	$(call debian,chromium,$(CHROMIUM),the browser tests)
+
+$(LIBFUSE):
+	$(call debian,libfuse2,$(LIBFUSE),the FUSE mount of tests/faults)
 
 lab: setup
 	mkdir -p notebooks
 	$(JUPYTER) lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
-
-$(LIBFUSE):
-	@if [ -z "$(IS_ROOT)" ]; then \
-		echo "make: $(LIBFUSE) is missing; tests/faults needs Debian's libfuse2:" >&2; \
-		echo "      sudo apt-get install -y --no-install-recommends libfuse2" >&2; \
-		exit 1; \
-	fi
-	apt-get update
-	DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends libfuse2
 
 test: setup $(CHROMIUM) $(LIBFUSE)
 	$(PY) -m pytest tests $(PYTEST_ARGS)
