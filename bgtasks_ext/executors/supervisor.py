@@ -32,6 +32,10 @@ from .worker_handle import WorkerHandle
 
 log = logging.getLogger(__name__)
 
+TRY_START_BYTES = 64 * 1024
+"""Largest payload :meth:`Supervisor.try_start` sends from the submitting thread: a
+bigger one may fill the socket buffer and block there, and that thread is the engine's
+writer, whose every commit would wait."""
 _POLL = 0.05
 """Seconds between exit checks where there is no pidfd (other systems, old kernels)."""
 
@@ -176,6 +180,8 @@ class Supervisor:
         """From the submitting thread: start ``job`` at once when a worker of its
         interpreter is idle and no job waits before it. ``False`` leaves it to the loop
         (post it to the mailbox). The caller must hold no lock the callbacks take."""
+        if job.payload is not None and len(job.payload) > TRY_START_BYTES:
+            return False  # sending it may block: not on the submitter's (the writer's) thread
         with self.lock:
             if self._closing or job.task_id in self._queued or job.task_id in self._running:
                 return True  # dropped, as the loop would drop it

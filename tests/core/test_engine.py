@@ -5,8 +5,9 @@ from __future__ import annotations
 import inspect
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import cloudpickle
 import pytest
@@ -469,25 +470,39 @@ def test_a_late_interrupt_never_lands_in_the_next_task_of_the_thread() -> None:
         assert eng.wait(second.id, 10).state is State.FINISHED
 
 
-class BlobLimitStore(MemoryStore):
-    """A real in-memory store that refuses blobs above a size, as SQLite refuses one
-    above its SQLITE_MAX_LENGTH ("string or blob too big")."""
+class RefusingStore(MemoryStore):
+    """A real in-memory store that refuses, as a real one does, the batches holding an op
+    ``refuse(op)`` picks: SQLite's "string or blob too big", a full disk."""
 
-    def __init__(self, limit: int) -> None:
+    def __init__(self, refuse: Callable[[Any], bool], error: Exception) -> None:
         super().__init__()
-        self.limit = limit
+        self.refuse = refuse
+        self.error = error
 
     def write(self, ops):  # type: ignore[no-untyped-def]
-        from bgtasks_ext.core.ports import PutBlob
-
-        if any(isinstance(op, PutBlob) and len(op.data) > self.limit for op in ops):
-            raise ValueError("string or blob too big")
+        if any(self.refuse(op) for op in ops):
+            raise self.error
         super().write(ops)
+
+
+def _blob_over(limit: int) -> Callable[[Any], bool]:
+    from bgtasks_ext.core.ports import PutBlob
+
+    return lambda op: isinstance(op, PutBlob) and len(op.data) > limit
+
+
+def _progress_from(mark: float, everything: bool) -> Callable[[Any], bool]:
+    """A running task's progress snapshot past ``mark``; with ``everything``, every later
+    record of that task too."""
+    from bgtasks_ext.core.ports import PutTask
+
+    return lambda op: (isinstance(op, PutTask) and op.task.progress.current >= mark
+                       and (everything or op.task.state is State.RUNNING))
 
 
 def test_a_write_the_store_refuses_fails_the_task_and_memory_agrees() -> None:
     # Given a store that cannot hold a result as big as a task returns
-    eng = make_engine(BlobLimitStore(1000))
+    eng = make_engine(RefusingStore(_blob_over(1000), ValueError("string or blob too big")))
     eng.start()
     try:
         task = eng.submit(TaskSpec("bytes_of", {"size": 5000}))
@@ -514,29 +529,12 @@ def test_a_result_above_max_result_bytes_fails_where_it_ran() -> None:
         assert ok.state is State.FINISHED
 
 
-class ProgressRefusingStore(MemoryStore):
-    """A real in-memory store that refuses the progress snapshot of a running task past
-    a mark (as a full disk refuses the write that happens to come then); with
-    ``everything``, every later write of that task too."""
-
-    def __init__(self, everything: bool = False) -> None:
-        super().__init__()
-        self.everything = everything
-
-    def write(self, ops):  # type: ignore[no-untyped-def]
-        from bgtasks_ext.core.ports import PutTask
-
-        if any(isinstance(op, PutTask) and op.task.progress.current >= 3
-               and (self.everything or op.task.state is State.RUNNING) for op in ops):
-            raise OSError("database or disk is full")
-        super().write(ops)
-
-
 @pytest.mark.parametrize("everything", [False, True])
 def test_a_refused_write_of_a_running_task_fails_it_and_stops_its_code(everything: bool) -> None:
     # Given a running task whose progress record the store refuses
     config = EngineConfig(default_executor="thread", cancel_grace=0.2, progress_persist_interval=0)
-    eng = make_engine(ProgressRefusingStore(everything), config)
+    eng = make_engine(RefusingStore(_progress_from(3, everything), OSError("database or disk is full")),
+                      config)
     eng.start()
     try:
         task = eng.submit(TaskSpec("steps_then_wait", {"steps": 5}))
@@ -545,7 +543,10 @@ def test_a_refused_write_of_a_running_task_fails_it_and_stops_its_code(everythin
         assert done.state is State.FAILED and done.error is not None
         assert done.error.reason == "store_error" and "disk is full" in done.error.message
         ex = eng.executors["thread"]
-        assert wait_for(lambda: task.id not in ex._running, 5)  # type: ignore[attr-defined]
+        deadline = time.monotonic() + 5
+        while task.id in ex._running:  # type: ignore[attr-defined]
+            assert time.monotonic() < deadline, "its code was never stopped"
+            time.sleep(0.01)
         # And the store holds the failure; or, when it refuses that too, this server
         # still shows it (never a task left running in the listing)
         stored = eng.store.get(task.id)
@@ -555,12 +556,3 @@ def test_a_refused_write_of_a_running_task_fails_it_and_stops_its_code(everythin
         assert [t.state for t in eng.list().tasks if t.id == task.id] == [State.FAILED]
     finally:
         eng.stop()
-
-
-def wait_for(predicate, timeout: float) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.01)
-    return bool(predicate())

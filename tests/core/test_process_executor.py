@@ -526,3 +526,16 @@ def test_an_idle_worker_takes_a_job_from_the_submitting_thread(make: Any) -> Non
     assert rec.wait_done("queued").status == "finished"
     assert rec.claim_threads["queued"] == "bgtasks-process"
     assert not rec.errors
+
+
+def test_a_big_payload_is_sent_by_the_loop_not_the_submitting_thread(make: Any) -> None:
+    # Given an idle worker, When a job with a payload bigger than a socket buffer is submitted
+    from bgtasks_ext.executors.supervisor import TRY_START_BYTES
+
+    ex, rec = make(workers=1)
+    assert wait_until(lambda: len(ex.pids(ready=True)) == 1)
+    payload = cloudpickle.dumps(b"x" * (4 * TRY_START_BYTES))
+    ex.submit(Job(task_id="big", kind="read_payload", ref=REF + "read_payload", payload=payload))
+    # Then the loop thread claimed and sent it (the submitter, the engine's writer, never blocks)
+    assert rec.wait_done("big").status == "finished"
+    assert rec.claim_threads["big"] == "bgtasks-process"
