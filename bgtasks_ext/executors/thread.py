@@ -112,7 +112,7 @@ class ThreadExecutor(Executor):
                     self._threads.discard(me)
                 return
             # Known as running before the claim: from the moment the engine says it
-            # runs, a cancel must find it (the claim waits for its commit meanwhile).
+            # runs, a cancel must find it, also in the gap before its code starts.
             running = self._register(job, me)
             if not claim(job.task_id):
                 with self._lock:
