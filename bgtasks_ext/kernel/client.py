@@ -21,7 +21,8 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Callable
+import uuid
+from typing import Any, Callable, Iterator
 
 from ..core.constants import ENV_TOKEN, ENV_URL, PICKLE_TYPE
 from ..core.errors import BgTasksError
@@ -80,6 +81,37 @@ class RemoteTraceback(Exception):
         return "\n\n" + str(self.args[0]) if self.args else ""
 
 
+class Multipart:
+    """A ``multipart/form-data`` body of two parts, the JSON ``spec`` and the raw
+    ``payload``, iterated in slices of the payload (views, not copies), so that
+    ``http.client`` sends it as it goes and ``on_sent`` can tell how far it got."""
+
+    SLICE = 1 << 20
+
+    def __init__(self, spec: bytes, payload: bytes, on_sent: Callable[[int], None] | None = None) -> None:
+        self.boundary = f"bgtasks-{uuid.uuid4().hex}"
+        self.content_type = f"multipart/form-data; boundary={self.boundary}"
+        sep = f"--{self.boundary}\r\n".encode()
+        self.head = (sep + b'Content-Disposition: form-data; name="spec"\r\n'
+                     b"Content-Type: application/json\r\n\r\n" + spec + b"\r\n" + sep
+                     + b'Content-Disposition: form-data; name="payload"; filename="payload"\r\n'
+                     + f"Content-Type: {PICKLE_TYPE}\r\n\r\n".encode())
+        self.tail = f"\r\n--{self.boundary}--\r\n".encode()
+        self.payload = memoryview(payload).cast("B")
+        self.on_sent = on_sent
+
+    def __len__(self) -> int:
+        return len(self.head) + len(self.payload) + len(self.tail)
+
+    def __iter__(self) -> Iterator[bytes | memoryview]:
+        yield self.head
+        for start in range(0, len(self.payload), self.SLICE):
+            yield self.payload[start:start + self.SLICE]
+            if self.on_sent is not None:
+                self.on_sent(min(start + self.SLICE, len(self.payload)))
+        yield self.tail
+
+
 def _error_for(status: int, body: bytes) -> ServerError:
     try:
         data = json.loads(body or b"{}")
@@ -110,17 +142,23 @@ class Client:
 
     # -- transport -------------------------------------------------------------------
     def request(self, method: str, path: str, body: Any = None, query: dict[str, Any] | None = None,
-                accept: str = "application/json") -> bytes:
+                accept: str = "application/json", content_type: str = "application/json") -> bytes:
         """One request; a non-2xx answer raises a :class:`ServerError`, no answer at all
-        raises :class:`NoServer`."""
+        raises :class:`NoServer`. ``body`` is sent as JSON, or as it is when it is a
+        :class:`Multipart` (with ``content_type``)."""
         url = self.url + path
         if query:
             clean = {k: v for k, v in query.items() if v is not None}
             url += "?" + urllib.parse.urlencode(clean)
-        data = None if body is None else json.dumps(body).encode()
         headers = {**self.headers, "Accept": accept}
+        data: Any = None
+        if isinstance(body, Multipart):
+            data = body
+            headers["Content-Length"] = str(len(body))
+        elif body is not None:
+            data = json.dumps(body).encode()
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type
         req = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310 - our own server
@@ -135,13 +173,20 @@ class Client:
         return json.loads(raw) if raw else None
 
     # -- tasks -----------------------------------------------------------------------
-    def create(self, **body: Any) -> TaskDict:
+    def create(self, *, on_sent: Callable[[int], None] | None = None, **body: Any) -> TaskDict:
         """``POST tasks``: the new task, or the live one holding the same ``key``.
-        ``payload`` may be given as bytes: it is base64-encoded here."""
-        if isinstance(body.get("payload"), (bytes, bytearray)):
-            body["payload"] = base64.b64encode(body["payload"]).decode()
+
+        A ``payload`` given as bytes travels raw, as the ``payload`` part of a
+        multipart body beside the JSON ``spec`` (no base64, no copy: the bytes are sent
+        in slices), and ``on_sent(n)`` is told how many payload bytes have gone."""
+        payload = body.pop("payload", None)
         body = {k: v for k, v in body.items() if v is not None}
-        result: TaskDict = self._json("POST", "tasks", body)
+        if payload is None:
+            result: TaskDict = self._json("POST", "tasks", body)
+            return result
+        upload = Multipart(json.dumps(body).encode(), payload, on_sent)
+        raw = self.request("POST", "tasks", upload, content_type=upload.content_type)
+        result = json.loads(raw)
         return result
 
     def get(self, task_id: str) -> TaskDict:

@@ -1,0 +1,91 @@
+"""Inputs travel as raw bytes: ``POST tasks`` as multipart/form-data, against a real
+server (a subprocess), with real worker processes loading the payload."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any, Iterator
+
+import cloudpickle
+import pytest
+import requests
+
+from bgtasks_ext.kernel.client import Client, ServerError, connect
+from bgtasks_ext.kernel.handle import TaskHandle
+from bgtasks_ext.kinds.code import CodeJob
+from tests.server_process import ServerProcess
+
+
+@pytest.fixture
+def client(bg_server: ServerProcess) -> Iterator[Client]:
+    c = connect(bg_server.url, bg_server.token)
+    yield c
+    c.close()
+
+
+def _job(data: bytes) -> bytes:
+    return cloudpickle.dumps(CodeJob(mode="cell", source="n = len(data)\nn * 2", inputs={"data": data},
+                                     outputs=["n"]))
+
+
+def test_a_big_payload_travels_raw_and_reaches_the_worker(client: Client) -> None:
+    # Given a cell whose input is 40 MB of incompressible bytes
+    data = os.urandom(40 << 20)
+    payload = _job(data)
+    sent: list[int] = []
+    # When it is created through the kernel's client
+    task = client.create(kind="code", params={}, payload=payload, python=sys.executable,
+                         cwd=os.getcwd(), on_sent=sent.append)
+    # Then the bytes went out in slices, all of them, and a worker loaded them
+    assert sent[-1] == len(payload) and len(sent) > 10 and sent == sorted(sent)
+    handle = TaskHandle(task["id"], client)
+    assert handle.result(60) == 2 * len(data)
+    assert handle.result_object().outputs == {"n": len(data)}
+
+
+def test_the_multipart_body_is_plain_form_data(bg_server: ServerProcess) -> None:
+    # What curl -F spec=@spec.json -F payload=@job.pkl sends works too
+    spec = {"kind": "code", "python": sys.executable}
+    files = {"spec": (None, json.dumps(spec), "application/json"),
+             "payload": ("job.pkl", _job(b"abc"), "application/octet-stream")}
+    resp = requests.post(bg_server.api + "tasks", files=files, headers=bg_server.headers, timeout=30)
+    assert resp.status_code == 201, resp.text
+    assert bg_server.wait_end(resp.json()["id"])["state"] == "finished"
+
+
+@pytest.mark.parametrize(("files", "field"), [
+    ({"payload": ("p", b"x")}, "spec"),  # no spec at all
+    ({"spec": (None, "{not json"), "payload": ("p", b"x")}, "body"),
+    ({"spec": (None, json.dumps({"kind": "code", "payload": "eA=="})), "payload": ("p", b"x")},
+     "payload"),  # the payload twice
+    ({"spec": (None, json.dumps({"kind": "code"})), "other": ("p", b"x")}, "body"),
+    ({"spec": (None, json.dumps({"kind": "count", "params": {"times": "3"}}))}, "params.times"),
+])
+def test_bad_multipart_bodies_are_400_naming_the_part(bg_server: ServerProcess, files: dict[str, Any],
+                                                       field: str) -> None:
+    before = bg_server.call("GET", "tasks").json()["tasks"]
+    resp = requests.post(bg_server.api + "tasks", files=files, headers=bg_server.headers, timeout=30)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["field"] == field
+    # And nothing was stored
+    assert bg_server.call("GET", "tasks").json()["tasks"] == before
+
+
+def test_a_truncated_multipart_body_is_400(bg_server: ServerProcess) -> None:
+    boundary = "b0undary"
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"spec\"\r\n\r\n"
+            '{"kind": "code"}\r\n'
+            f"--{boundary}\r\nContent-Disposition: form-data; name=\"payload\"; filename=\"p\"\r\n\r\n"
+            "half a payload").encode()
+    resp = requests.post(bg_server.api + "tasks", data=body, timeout=30, headers={
+        **bg_server.headers, "Content-Type": f"multipart/form-data; boundary={boundary}"})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["field"] == "body"
+
+
+def test_server_refusals_of_a_raw_payload_keep_their_message(client: Client) -> None:
+    with pytest.raises(ServerError) as info:
+        client.create(kind="code", params={}, payload=b"x" * 100, executor="thread")
+    assert info.value.status == 400 and info.value.field == "executor"
