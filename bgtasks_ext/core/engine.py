@@ -45,6 +45,7 @@ from .writer import Writer
 log = logging.getLogger(__name__)
 
 Listener = Callable[[TaskEvent], None]
+LogListener = Callable[[set[str]], None]
 
 _PICKLED_NONE = pickle.dumps(None, protocol=pickle.HIGHEST_PROTOCOL)
 _NONE_PICKLES = frozenset(pickle.dumps(None, protocol=p) for p in range(2, pickle.HIGHEST_PROTOCOL + 1))
@@ -54,6 +55,7 @@ _NO_PROGRESS = Progress()
 
 _SCHEDULE = "schedule"
 _STORED = "stored"
+_LOGGED = "logged"
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +114,7 @@ class Engine:
         """Ended tasks whose end the store refused twice: shown from memory."""
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
         self._listeners: list[Listener] = []
+        self._log_listeners: list[LogListener] = []
         self._seq = 0
         self._ended_since_prune = 0
         self._running = False
@@ -185,6 +188,20 @@ class Engine:
             with self._lock:
                 if listener in self._listeners:
                     self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def subscribe_logs(self, listener: LogListener) -> Callable[[], None]:
+        """Call ``listener(task_ids)`` on the writer thread once per committed batch that
+        appended to those tasks' logs: a reader woken by it finds the text stored. Quick,
+        like every listener (the writer waits for it)."""
+        with self._lock:
+            self._log_listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if listener in self._log_listeners:
+                    self._log_listeners.remove(listener)
 
         return unsubscribe
 
@@ -372,7 +389,9 @@ class Engine:
 
     def log(self, task_id: str, text: str) -> None:
         if self._writer is not None and text:
-            self._writer.put([AppendLog(task_id, text, self.config.log_cap)])
+            # A note only when someone listens: it costs an after-commit call per batch.
+            note = (_LOGGED, task_id) if self._log_listeners else None
+            self._writer.put([AppendLog(task_id, text, self.config.log_cap)], note=note)
 
     def done(self, task_id: str, outcome: Outcome) -> None:
         with self._lock:
@@ -559,11 +578,18 @@ class Engine:
                 if self._store_failures:
                     self._store_failures.difference_update(stored)
                 self._ended.notify_all()
+        if self._log_listeners:
+            logged = {task_id for what, task_id in notes if what == _LOGGED}
+            for listener in list(self._log_listeners) if logged else ():
+                try:
+                    listener(logged)
+                except Exception:
+                    log.exception("log listener failed")
         if not self._running or self._stopping:
             return
         now = self._clock()
         for what, task_id in notes:
-            if what == _STORED:
+            if what != _SCHEDULE:
                 continue
             task = self._live.get(task_id)
             if task is not None and task.state is State.PENDING:

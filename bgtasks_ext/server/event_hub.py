@@ -15,6 +15,20 @@ task's ``state`` message replaces its pending progress, so the ``seq`` of one ta
 messages only increases; a progress message may follow a later-numbered change of
 *another* task. A client that falls ``max_buffer`` bytes behind for ``slow_grace``
 seconds is closed (code 1013) and should reconnect for a fresh snapshot.
+
+Live logs (:mod:`.log_feed`): a client sends ``{"type": "follow_log", "id": ID,
+"offset": n}`` (``offset`` optional, default 0) and gets
+
+- ``{"type": "log", "id": ID, "offset": o, "next_offset": m, "text": ..., "end": bool}``
+  — the text from ``o`` to ``m``, first what is there now, then as the log grows
+  (coalesced: at most one message per task every ``log_interval``; a long log in chunks).
+  ``o`` is above the offset asked for when the head was trimmed by the log cap. ``end`` is
+  true on the last message, once the task has ended and all its log was sent; the follow
+  ends with it. Follow again from ``m`` after a reconnect.
+- ``{"type": "unfollow_log", "id": ID}`` stops it.
+
+A message the server cannot take gets ``{"type": "error", "field": ..., "message": ...,
+"id"?: ID}`` (an unknown task: ``field`` ``id``); the socket stays open.
 """
 
 from __future__ import annotations
@@ -34,9 +48,11 @@ from tornado import web
 from tornado.websocket import WebSocketHandler
 
 from ..core.engine import Engine
+from ..core.errors import InvalidInput
 from ..core.jsontext import dumps as json_dumps
 from ..core.models import TaskEvent
 from .handlers import AUTH_RESOURCE, kernel_secret_ok
+from .log_feed import LogFeed, error_msg, parse_client_message
 from .subscriber import Msg, Subscriber, frame_of
 
 CLOSE_GOING_AWAY = 1001
@@ -57,8 +73,10 @@ class EventHub:
     """
 
     def __init__(self, engine: Engine, progress_interval: float = 0.05,
-                 max_buffer: int = 16 * 2**20, slow_grace: float = 5.0) -> None:
+                 max_buffer: int = 16 * 2**20, slow_grace: float = 5.0,
+                 log_interval: float = 0.1) -> None:
         self.engine = engine
+        self.logs = LogFeed(engine, log_interval)
         self.progress_interval = progress_interval
         self.max_buffer = max_buffer
         self.slow_grace = slow_grace
@@ -85,12 +103,14 @@ class EventHub:
         self._loop = asyncio.get_running_loop()
         self._loop_thread = threading.get_ident()
         self._unsubscribe = self.engine.subscribe(self._on_event)
+        self.logs.start(self._loop)
 
     def stop(self) -> None:
         """Unsubscribe and close every client (they reconnect to the next server)."""
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        self.logs.stop()
         if self._progress_timer is not None:
             self._progress_timer.cancel()
             self._progress_timer = None
@@ -104,7 +124,8 @@ class EventHub:
         """Register a client and send its snapshot. Registered first, so that the listener
         queues every event from here on; the snapshot's ``seq`` then tells the client which
         of the queued events it already holds. Both happen in one loop step: no flush between."""
-        client = Subscriber(handler, self._forget, self.max_buffer, self.slow_grace)
+        client = Subscriber(handler, self._forget, self.max_buffer, self.slow_grace,
+                            on_room=self.logs.room)
         self._clients[client] = None
         seq, tasks = self.engine.snapshot()
         client.snapshot(seq, tasks)
@@ -112,6 +133,20 @@ class EventHub:
 
     def _forget(self, client: Subscriber) -> None:
         self._clients.pop(client, None)
+        self.logs.forget(client)
+
+    def receive(self, client: Subscriber, raw: str | bytes) -> None:
+        """A client's message: follow or unfollow a log. A bad one is answered with an
+        error message naming the field; the socket stays open."""
+        try:
+            msg = parse_client_message(raw)
+        except InvalidInput as exc:
+            client.write(error_msg(exc.field, exc.reason))
+            return
+        if msg.type == "follow_log":
+            self.logs.follow(client, msg.id, msg.offset)
+        else:
+            self.logs.unfollow(client, msg.id)
 
     # -- engine threads, under the engine lock: queue and wake, nothing more ----------
     def _on_event(self, event: TaskEvent) -> None:
@@ -147,6 +182,7 @@ class EventHub:
             else:
                 progress.pop(event.task.id, None)
                 now.append(task_msg(event))
+                self.logs.task_changed(event.task.id)
         if now:
             self._send(now, progress=False)
         if progress and self._progress_timer is None:
@@ -217,7 +253,9 @@ class EventsHandler(WebSocketMixin, WebSocketHandler, JupyterHandler):  # type: 
         self.client = self.hub.add(self)
 
     def on_message(self, message: str | bytes) -> None:
-        """Clients have nothing to say: anything they send is ignored."""
+        """``follow_log`` / ``unfollow_log`` (see the module docstring)."""
+        if self.client is not None:
+            self.hub.receive(self.client, message)
 
     def on_close(self) -> None:
         if self.client is not None:

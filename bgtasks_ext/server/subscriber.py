@@ -6,6 +6,8 @@ written but not yet sent: above :data:`BEHIND_BYTES` it gets no more progress me
 (only the latest per task is kept, sent when it catches up); if it stays above
 ``max_buffer`` for ``slow_grace`` seconds it is closed with a reason, to reconnect for
 a fresh snapshot. State changes are never dropped: they are the stream's truth.
+Followed logs (:mod:`.log_feed`) are read for a client only while it has room, and resume
+from its offset once it catches up (``on_room``).
 """
 
 from __future__ import annotations
@@ -47,9 +49,11 @@ class Subscriber:
     per task) and how many bytes written to it are still unsent."""
 
     def __init__(self, handler: WebSocketHandler, gone: Callable[[Subscriber], None],
-                 max_buffer: int, slow_grace: float) -> None:
+                 max_buffer: int, slow_grace: float,
+                 on_room: Callable[[Subscriber], None] | None = None) -> None:
         self.handler = handler
         self._gone = gone
+        self._on_room = on_room
         self.max_buffer = max_buffer
         self.slow_grace = slow_grace
         self.since = 0
@@ -57,6 +61,13 @@ class Subscriber:
         self.unsent = 0
         self.over_since: float | None = None
         self.closed = False
+        self.follows: dict[str, int] = {}
+        """Followed logs: task id -> the offset this client has read up to."""
+        self.log_waiting = False
+        """A log read skipped this client for want of room: ``on_room`` once it has some."""
+
+    def has_room(self) -> bool:
+        return self.unsent <= BEHIND_BYTES
 
     def snapshot(self, seq: int, tasks: list[Task]) -> None:
         self.since = seq
@@ -107,6 +118,10 @@ class Subscriber:
         if self.unsent <= self.max_buffer:
             self.over_since = None
         self.catch_up()
+        if self.log_waiting and self.has_room() and not self.closed:
+            self.log_waiting = False
+            if self._on_room is not None:
+                self._on_room(self)
 
     def _check_slow(self) -> None:
         """Drop the client if it stayed over ``max_buffer`` for ``slow_grace``; look again
@@ -127,4 +142,5 @@ class Subscriber:
         if not self.closed:
             self.closed = True
             self.pending.clear()
+            self.log_waiting = False
             self._gone(self)
