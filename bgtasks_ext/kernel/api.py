@@ -30,6 +30,12 @@ KERNEL_PLACEHOLDER = CodeJob(mode="cell", source="", filename="<kernel executor>
 kernel (it may hold objects that cannot be pickled, which is why it runs here)."""
 
 
+SEND_IN_BACKGROUND = 4 << 20
+"""Bytes of pickled input from which a task is sent by a thread: the cell returns as
+soon as its inputs are pickled, and the widget shows the bytes going out. Below it, the
+``POST`` takes milliseconds and a refusal is raised in the cell itself."""
+
+
 def kernel_id() -> str | None:
     """This kernel's id on its server, from its connection file name
     (``kernel-<id>.json``, as Jupyter Server names them). A kernel started some other
@@ -68,21 +74,31 @@ def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
 
     ``namespace`` is where a kernel-executor cell runs (default: the user namespace).
     Raises :class:`~.client.NoServer` without a server, :class:`~.client.ServerError`
-    when the server refuses the task. Pickling errors of ``job`` propagate (the magic
-    checks its inputs one by one before, to name the culprit)."""
+    when the server refuses the task (for inputs of :data:`SEND_IN_BACKGROUND` bytes or
+    more, sent by a thread, a refusal ends the handle ``failed`` instead). Pickling
+    errors of ``job`` propagate (the magic checks its inputs one by one before, to name
+    the culprit)."""
     client = client or get_client()
     kernel = executor == "kernel"
+    # Pickled here, in the caller's thread: the inputs are frozen as they are now.
     payload = cloudpickle.dumps(KERNEL_PLACEHOLDER if kernel else job)
-    task = client.create(
+    fields: dict[str, Any] = dict(
         kind="code", params={}, name=name, key=key, executor=executor, scope=scope,
-        timeout=timeout, retries=retries, payload=payload, python=sys.executable,
-        cwd=os.getcwd(), origin={"kernel_id": kernel_id(), "path": os.environ.get("JPY_SESSION_NAME")},
+        timeout=timeout, retries=retries, python=sys.executable, cwd=os.getcwd(),
+        origin={"kernel_id": kernel_id(), "path": os.environ.get("JPY_SESSION_NAME")},
     )
+    if not kernel and len(payload) >= SEND_IN_BACKGROUND:
+        return TaskHandle.sending(
+            client, lambda on_sent: client.create(payload=payload, on_sent=on_sent, **fields),
+            size=len(payload), name=name or "code", on_finish=on_finish)
+    task = client.create(payload=payload, **fields)
     if kernel and task.get("state") == "pending":
         from .runner import run_in_kernel
 
         run_in_kernel(client, task["id"], job, namespace if namespace is not None else _user_namespace())
-    return TaskHandle(task["id"], client, on_finish=on_finish, task=task)
+    handle = TaskHandle(task["id"], client, on_finish=on_finish, task=task)
+    handle.sent_bytes = len(payload)
+    return handle
 
 
 def submit(fn: Callable[..., Any], *args: Any, name: str | None = None, key: str | None = None,

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..core.errors import TaskCancelled
 from ..core.states import TERMINAL_NAMES as TERMINAL
 from .client import Client, RemoteTraceback, TaskDict, TaskFailed, TaskNotFound
+from .units import human_bytes
 
 if TYPE_CHECKING:
     from .widgets import TaskWidget
@@ -25,6 +26,11 @@ _MISSING: Any = object()
 
 def _nothing() -> None:
     pass
+
+
+def _sending_progress(sent: int, size: int) -> dict[str, Any]:
+    return {"current": None, "total": None, "fraction": sent / size if size else None,
+            "message": f"sending inputs: {human_bytes(sent)} of {human_bytes(size)}"}
 
 
 class TaskHandle:
@@ -37,9 +43,18 @@ class TaskHandle:
 
     def __init__(self, task_id: str, client: Client, on_finish: Callable[[TaskHandle, TaskDict], Any] | None = None,
                  task: TaskDict | None = None) -> None:
-        self.id = task_id
+        self._setup(client, on_finish)
+        self._bind(task if task is not None else client.get(task_id))
+
+    def _setup(self, client: Client, on_finish: Callable[[TaskHandle, TaskDict], Any] | None) -> None:
         self.client = client
-        self.task: TaskDict = task if task is not None else client.get(task_id)
+        self._id = ""
+        self.task: TaskDict = {}
+        self.sent_bytes = 0
+        """Bytes of input sent with the task (its pickled job), shown by the widget."""
+        self._sent = threading.Event()
+        self._send_error: BaseException | None = None
+        self._cancel_asked = False
         self._on_finish = on_finish
         self._listeners: list[Callable[[TaskDict], None]] = []
         self._done = threading.Event()
@@ -48,6 +63,69 @@ class TaskHandle:
         self._result: Any = _MISSING
         self._widget: TaskWidget | None = None
         self._unwatch: Callable[[], None] = _nothing
+
+    @classmethod
+    def sending(cls, client: Client, create: Callable[[Callable[[int], None]], TaskDict], *,
+                size: int, name: str, on_finish: Callable[[TaskHandle, TaskDict], Any] | None = None
+                ) -> TaskHandle:
+        """A handle whose task is still being sent: ``create(on_sent)`` (the ``POST tasks``
+        of a big payload) runs in a thread, so the cell returns at once.
+
+        Until the server answers, the record is a local one that shows how much of the
+        input has gone; :attr:`id` waits for the answer. If the server refuses the task,
+        the handle ends ``failed`` with the server's message (``result()`` raises it)."""
+        self = cls.__new__(cls)
+        self._setup(client, on_finish)
+        self.sent_bytes = size
+        self.task = {"id": None, "name": name, "kind": "code", "state": "pending",
+                     "progress": _sending_progress(0, size)}
+
+        def run() -> None:
+            try:
+                task = create(self._sending)
+            except Exception as exc:
+                self._send_error = exc
+                self._sent.set()
+                self._update({**self.task, "state": "failed", "progress": _sending_progress(0, size),
+                              "error": {"type": type(exc).__name__, "message": str(exc),
+                                        "traceback": "", "reason": "send"}})
+                return
+            self._bind(task)
+            if self._cancel_asked:
+                self.cancel()
+
+        threading.Thread(target=run, name="bgtasks-send", daemon=True).start()
+        return self
+
+    def _sending(self, sent: int) -> None:
+        if not self._sent.is_set():
+            self._update({**self.task, "progress": _sending_progress(sent, self.sent_bytes)})
+
+    @property
+    def id(self) -> str:
+        """The task's id (for a task still being sent: once the server has it)."""
+        if not self._sent.is_set():
+            self._sent.wait()
+        if self._send_error is not None and not self._id:
+            raise self._send_error
+        return self._id
+
+    @property
+    def sending_now(self) -> bool:
+        """True while the task's input is still on its way to the server."""
+        return not self._sent.is_set()
+
+    def _bind(self, task: TaskDict) -> None:
+        """Follow the server's record of ``task`` from now on."""
+        self._id = task_id = str(task["id"])
+        self.task = task
+        self._sent.set()
+        for listener in list(self._listeners):
+            try:
+                listener(task)
+            except Exception:  # noqa: S110 - a broken view must not stop the others
+                pass
+        client = self.client
         # The events thread may deliver the end before watch() returns: unwatch then.
         unwatch = client.watch(task_id, self._update)
         with self._finish_lock:
@@ -70,7 +148,7 @@ class TaskHandle:
 
     @property
     def name(self) -> str:
-        return str(self.task.get("name") or self.task.get("kind") or self.id)
+        return str(self.task.get("name") or self.task.get("kind") or self._id)
 
     @property
     def error(self) -> dict[str, Any] | None:
@@ -115,7 +193,8 @@ class TaskHandle:
 
     def refresh(self) -> TaskDict:
         """Read the record over REST now (the events stream does this by itself)."""
-        self._update(self.client.get(self.id))
+        if self._sent.is_set() and self._id:
+            self._update(self.client.get(self._id))
         return self.task
 
     # -- waiting and results ---------------------------------------------------------------
@@ -137,7 +216,7 @@ class TaskHandle:
         task, :class:`~bgtasks_ext.TaskCancelled` for a cancelled one, and
         :class:`TimeoutError` when ``timeout`` seconds pass first."""
         if not self.wait(timeout):
-            raise TimeoutError(f"task {self.id} ({self.name}) is still {self.state} after {timeout} s")
+            raise TimeoutError(f"task {self._id or '(being sent)'} ({self.name}) is still {self.state} after {timeout} s")
         if self.state == "failed":
             exc = TaskFailed(self.error)
             raise exc from RemoteTraceback(exc.traceback) if exc.traceback else None
@@ -167,9 +246,14 @@ class TaskHandle:
 
     # -- actions -----------------------------------------------------------------------------
     def cancel(self) -> TaskDict:
-        """Ask the server to cancel (a no-op reply for a task that already ended)."""
+        """Ask the server to cancel (a no-op reply for a task that already ended; a task
+        still being sent is cancelled as soon as the server has it)."""
         if self.done:
             return self.task
+        if not self._sent.is_set():
+            self._cancel_asked = True
+            if not self._sent.is_set():
+                return self.task
         from .client import TaskConflict
 
         try:
@@ -199,4 +283,4 @@ class TaskHandle:
     def __repr__(self) -> str:
         fraction = self.progress.get("fraction")
         pct = f" {fraction:.0%}" if isinstance(fraction, (int, float)) else ""
-        return f"<TaskHandle {self.id} {self.name!r} {self.state}{pct}>"
+        return f"<TaskHandle {self._id or '(being sent)'} {self.name!r} {self.state}{pct}>"

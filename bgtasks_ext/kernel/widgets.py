@@ -20,6 +20,7 @@ import ipywidgets as w
 
 from ..core.states import TERMINAL_NAMES as TERMINAL
 from .client import Client, TaskDict
+from .units import human_bytes
 
 BAR_STYLE = {"pending": "", "running": "info", "cancelling": "warning",
              "finished": "success", "failed": "danger", "cancelled": "warning"}
@@ -28,6 +29,8 @@ STATE_COLOR = {"pending": "#777", "running": "#1976d2", "cancelling": "#f57c00",
 LOG_TAIL = 20_000
 """Characters of log the widget keeps: the panel and REST have the rest."""
 TICK = 1.0
+SHOW_SENT_FROM = 64 << 10
+"""Bytes of input from which the widget says how much was sent with the task."""
 
 
 def _parse_time(value: Any) -> float | None:
@@ -97,8 +100,10 @@ class TaskSource(Protocol):
     """What a :class:`TaskWidget` shows and acts on (a :class:`~.handle.TaskHandle`):
     the widget is a view; the handle holds the record and the behaviour."""
 
-    id: str
     client: Client
+
+    @property
+    def id(self) -> str: ...
 
     @property
     def task(self) -> TaskDict: ...
@@ -149,7 +154,7 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         with self._render_lock:
             state = str(task.get("state", ""))
             name = task.get("name") or task.get("kind") or task.get("id")
-            self.title.value = f"<b>{html.escape(str(name))}</b>"
+            self.title.value = f"<b>{html.escape(str(name))}</b>" + self._sent()
             color = STATE_COLOR.get(state, "#777")
             self.state_label.value = f"<span style='color:{color};font-weight:600'>{state}</span>"
             progress = task.get("progress") or {}
@@ -174,6 +179,14 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
                 self.error.layout.display = ""
             if state in TERMINAL and self.log_box.selected_index is not None:
                 self._poll_log()
+
+    def _sent(self) -> str:
+        """`` · 300 MB sent``: the size of the inputs that went with the task, once gone
+        (while they go, the message line counts them)."""
+        size = getattr(self.handle, "sent_bytes", 0)
+        if size < SHOW_SENT_FROM or getattr(self.handle, "sending_now", False):
+            return ""
+        return f" <span style='opacity:0.7'>· {human_bytes(size)} sent</span>"
 
     @staticmethod
     def _message(progress: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ import requests
 from bgtasks_ext.kernel.client import Client, ServerError, connect
 from bgtasks_ext.kernel.handle import TaskHandle
 from bgtasks_ext.kinds.code import CodeJob
+from tests.kernel.conftest import Kernel
 from tests.server_process import ServerProcess
 
 
@@ -89,3 +90,46 @@ def test_server_refusals_of_a_raw_payload_keep_their_message(client: Client) -> 
     with pytest.raises(ServerError) as info:
         client.create(kind="code", params={}, payload=b"x" * 100, executor="thread")
     assert info.value.status == 400 and info.value.field == "executor"
+
+
+# -- a notebook user's big input ----------------------------------------------------------
+def _html_values(kernel: Kernel) -> str:
+    return "\n".join(str(s.get("value", "")) for s in kernel.widgets.values()
+                     if s.get("_model_name") in ("HTMLModel", "LabelModel"))
+
+
+def test_a_cell_with_a_big_input_returns_while_it_is_sent(kernel: Kernel) -> None:
+    kernel.execute_ok("%load_ext bgtasks_ext\nimport os\nblob = os.urandom(200 << 20)")
+    # When a %%bgtask cell reads a 200 MB variable
+    result = kernel.execute_ok("%%bgtask big\nsize = len(blob)")
+    # Then the cell is back before the server has the task: the handle is still sending,
+    # and its widget counts the bytes going out
+    shown = [str(m["content"]) for m in kernel.messages
+             if m["header"]["msg_type"] in ("comm_open", "comm_msg")]
+    assert any("sending inputs: " in text and "of 200 MB" in text for text in shown)
+    assert result.error is None
+    assert kernel.wait_for(lambda: "sent" in _html_values(kernel), 60), _html_values(kernel)
+    # And the task runs with those inputs: the output lands in the namespace
+    assert kernel.eval("_.result(60) is None or True") is True
+    kernel.execute_ok("import time\nfor _i in range(300):\n    if 'size' in globals(): break\n"
+                      "    time.sleep(0.1)")
+    assert kernel.eval("size") == 200 << 20
+    assert "200 MB sent" in _html_values(kernel)
+
+
+def test_a_refused_big_input_ends_the_handle_failed_with_the_servers_message(kernel: Kernel) -> None:
+    kernel.execute_ok("%load_ext bgtasks_ext\nimport os\nblob = os.urandom(8 << 20)")
+    # When the server refuses the task (the dask executor is not configured here)
+    kernel.execute_ok("%%bgtask --executor dask\nn = len(blob)")
+    # Then the handle ends failed, naming the field the server named
+    assert kernel.eval("_.wait(60) and _.state") == "failed"
+    assert "executor" in kernel.eval("_.error['message']")
+    with pytest.raises(AssertionError, match="TaskFailed"):
+        kernel.execute_ok("_.result()")
+
+
+def test_cancel_while_sending_cancels_the_task_once_created(kernel: Kernel) -> None:
+    kernel.execute_ok("%load_ext bgtasks_ext\nimport os\nblob = os.urandom(100 << 20)")
+    kernel.execute_ok("%%bgtask slow\nimport time\ntime.sleep(60)\nn = len(blob)")
+    kernel.execute_ok("h = _\nh.cancel()")
+    assert kernel.eval("h.wait(60) and h.state") == "cancelled"
