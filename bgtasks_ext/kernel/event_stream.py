@@ -6,6 +6,10 @@ however many widgets watch, reconnects with backoff, and on every (re)connect re
 the snapshot: tasks that ended while it was away (absent from the snapshot, which only
 holds live tasks) are read once over REST, so no watcher misses its task's end.
 
+Logs come the same way (``follow_log``: the server pushes what a task prints, coalesced),
+so an open log in a widget costs no request per second. Each follower has its own offset;
+the server follows from the smallest, and a reconnect follows again from there.
+
 Callbacks run in this thread. They must not print (ipykernel 7 routes a thread's output
 to whichever cell is current) and their errors are kept in :attr:`EventStream.errors`
 rather than logged, for the same reason.
@@ -24,6 +28,17 @@ from ..core.states import TERMINAL_NAMES as TERMINAL
 TaskDict = dict[str, Any]
 """A task's JSON record, as the server sends it."""
 Callback = Callable[[TaskDict], None]
+LogCallback = Callable[[dict[str, Any]], None]
+"""Gets ``{"text", "offset", "next_offset", "end"}`` (``offset`` above the follower's own
+when the log's head was trimmed), or ``{"error": message, "end": True}``."""
+
+
+class _LogFollower:
+    __slots__ = ("callback", "offset")
+
+    def __init__(self, callback: LogCallback, offset: int) -> None:
+        self.callback = callback
+        self.offset = offset
 
 
 class Source(Protocol):
@@ -56,6 +71,9 @@ class EventStream:
         self._thread: threading.Thread | None = None
         self._stopping = False
         self._main_task: asyncio.Task[None] | None = None
+        self._logs: dict[str, list[_LogFollower]] = {}
+        self._conn: Any = None
+        """The open websocket (used on the loop only)."""
 
     # -- subscribing -----------------------------------------------------------------
     def watch(self, task_id: str, callback: Callback) -> Callable[[], None]:
@@ -85,6 +103,77 @@ class EventStream:
                 if callback in self._all:
                     self._all.remove(callback)
         return unwatch
+
+    def follow_log(self, task_id: str, callback: LogCallback, offset: int = 0) -> Callable[[], None]:
+        """Call ``callback`` (in the events thread) with the log of ``task_id`` from
+        ``offset`` on, pushed by the server as it grows, until a message with ``end``;
+        returns the function that stops it."""
+        follower = _LogFollower(callback, offset)
+        with self._lock:
+            self._logs.setdefault(task_id, []).append(follower)
+        self._ensure_started()
+        self._on_loop(self._send_follow, task_id)
+
+        def unfollow() -> None:
+            with self._lock:
+                followers = self._logs.get(task_id, [])
+                if follower not in followers:
+                    return
+                followers.remove(follower)
+                if followers:
+                    return
+                del self._logs[task_id]
+            self._on_loop(self._send, {"type": "unfollow_log", "id": task_id})
+        return unfollow
+
+    def _on_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(fn, *args)
+            except RuntimeError:
+                pass  # the loop closed meanwhile
+
+    def _send_follow(self, task_id: str) -> None:
+        """Follow from the smallest offset any follower still needs (on the loop)."""
+        with self._lock:
+            offsets = [f.offset for f in self._logs.get(task_id, ())]
+        if offsets:
+            self._send({"type": "follow_log", "id": task_id, "offset": min(offsets)})
+
+    def _send(self, msg: dict[str, Any]) -> None:
+        if self._conn is None:
+            return  # the next connect follows every log again
+        try:
+            self._conn.write_message(json.dumps(msg))
+        except Exception as exc:  # closed under us: the reconnect follows again
+            self.errors.append(f"send {msg.get('type')}: {exc!r}")
+
+    def _on_log(self, msg: dict[str, Any]) -> None:
+        task_id = msg.get("id")
+        if not isinstance(task_id, str):
+            return
+        end = bool(msg.get("end")) or msg.get("type") == "error"
+        with self._lock:
+            followers = list(self._logs.get(task_id, ()))
+            if end:
+                self._logs.pop(task_id, None)
+        if msg.get("type") == "error":
+            for f in followers:
+                self._guarded(f.callback, ({"error": str(msg.get("message")), "end": True},))
+            return
+        start, stop = int(msg.get("offset", 0)), int(msg.get("next_offset", 0))
+        text = str(msg.get("text", ""))
+        for f in followers:
+            # Each follower from its own offset: a follow restarted for another one (or
+            # after a reconnect) repeats text it already has.
+            begin = max(f.offset, start)
+            part = text[begin - start:] if begin < stop else ""
+            if not part and not end:
+                continue
+            f.offset = max(f.offset, stop)
+            self._guarded(f.callback, ({"text": part, "offset": min(begin, stop),
+                                        "next_offset": stop, "end": end},))
 
     def call_soon(self, fn: Callable[..., Any], *args: Any) -> None:
         """Run ``fn(*args)`` in the events thread (off the loop for blocking I/O)."""
@@ -139,6 +228,11 @@ class EventStream:
                 attempt += 1
                 continue
             attempt = 0
+            self._conn = conn
+            with self._lock:
+                followed = list(self._logs)
+            for task_id in followed:
+                self._send_follow(task_id)
             self.connected.set()
             try:
                 while not self._stopping:
@@ -148,6 +242,7 @@ class EventStream:
                     self._on_frame(frame)
             finally:
                 self.connected.clear()
+                self._conn = None
                 conn.close()
             if not self._stopping:
                 await asyncio.sleep(BACKOFF[0])
@@ -169,6 +264,8 @@ class EventStream:
                     self.call_soon(self._refresh, gone)
             elif msg.get("type") == "task" and isinstance(msg.get("task"), dict):
                 self._dispatch(msg["task"])
+            elif msg.get("type") == "log" or (msg.get("type") == "error" and "id" in msg):
+                self._on_log(msg)
 
     def _refresh(self, task_ids: list[str]) -> None:
         """Read tasks over REST (in an executor thread) and dispatch them on the loop."""

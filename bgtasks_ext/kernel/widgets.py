@@ -2,9 +2,10 @@
 
 Behaviour lives in :class:`~.handle.TaskHandle` and the events thread; these classes
 only turn a task record into widget traits. Updates arrive from background threads
-(the events thread, and one ticker thread that advances elapsed/ETA and polls an open
-log), which ipywidgets sends to the frontend whether the kernel is idle or busy. A lock
-per widget keeps those two threads from interleaving one render.
+(the events thread, which also brings an open log's new text, pushed by the server, and
+one ticker thread that advances elapsed/ETA), which ipywidgets sends to the frontend
+whether the kernel is idle or busy. A lock per widget keeps those two threads from
+interleaving one render.
 """
 
 from __future__ import annotations
@@ -67,9 +68,21 @@ def timing(task: TaskDict, now: float | None = None) -> str:
     return text
 
 
+def log_html(text: str) -> str:
+    """The log box. ``column-reverse`` anchors its scroll at the bottom, so the newest
+    line shows as text arrives (as in a terminal), without any script."""
+    return ("<div class='bgtasks-log' style='max-height:15em;overflow:auto;display:flex;"
+            "flex-direction:column-reverse'><pre style='margin:0'>"
+            f"{html.escape(text)}</pre></div>")
+
+
+def _nothing() -> None:
+    return None
+
+
 class _Ticker:
     """One daemon thread for all widgets of the kernel: elapsed time moves every
-    second even when no event arrives, and open logs are polled while running."""
+    second even when no event arrives (logs are pushed: nothing is polled)."""
 
     def __init__(self) -> None:
         self.widgets: weakref.WeakSet[TaskWidget] = weakref.WeakSet()
@@ -125,6 +138,8 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         self._render_lock = threading.RLock()
         self._log_offset = 0
         self._log_text = ""
+        self._log_done = False
+        self._unfollow_log: Callable[[], None] | None = None
         self.title = w.HTML()
         self.state_label = w.HTML()
         self.timing = w.Label()
@@ -135,7 +150,7 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         self.message = w.Label()
         self.note = w.Label()
         self.error = w.HTML(layout=w.Layout(display="none"))
-        self.log_view = w.HTML(value="<pre style='max-height:15em;overflow:auto;margin:0'></pre>")
+        self.log_view = w.HTML(value=log_html(""))
         self.log_box = w.Accordion(children=[self.log_view], selected_index=None)
         self.log_box.set_title(0, "Log")
         self.cancel_button.on_click(self._on_cancel)
@@ -177,8 +192,8 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
                     f"<pre style='font-size:85%;max-height:20em;overflow:auto'>"
                     f"{html.escape(str(error.get('traceback') or ''))}</pre>")
                 self.error.layout.display = ""
-            if state in TERMINAL and self.log_box.selected_index is not None:
-                self._poll_log()
+            if self.log_box.selected_index is not None and self._unfollow_log is None:
+                self._follow_log()  # opened while the task was still being sent
 
     def _sent(self) -> str:
         """`` · 300 MB sent``: the size of the inputs that went with the task, once gone
@@ -208,27 +223,46 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
             return
         with self._render_lock:
             self.timing.value = timing(task)
-        if self.log_box.selected_index is not None:
-            self._poll_log()
 
     # -- the log -------------------------------------------------------------------------
     def _on_log_toggle(self, change: dict[str, Any]) -> None:
         if change["new"] is not None:
-            self._poll_log()
+            self._follow_log()
+        else:
+            with self._render_lock:
+                unfollow, self._unfollow_log = self._unfollow_log, None
+            if unfollow is not None:
+                unfollow()
 
-    def _poll_log(self) -> None:
-        try:
-            chunk = self.handle.client.log(self.handle.id, self._log_offset)
-        except Exception:  # noqa: S110 - the next tick tries again
-            return
+    def _follow_log(self) -> None:
+        """While the log is open, the server pushes its new text over the kernel's events
+        websocket (``follow_log``): no request per second, and it stops at the task's end."""
+        task_id = self.handle.task.get("id")  # None while the task is still being sent
         with self._render_lock:
-            if chunk.get("offset", 0) > self._log_offset:
+            if self._unfollow_log is not None or self._log_done or not task_id:
+                return
+            self._unfollow_log = _nothing  # taken: a render meanwhile does not follow twice
+        unfollow = self.handle.client.events.follow_log(str(task_id), self._on_log, self._log_offset)
+        with self._render_lock:
+            if self._unfollow_log is _nothing:
+                self._unfollow_log = unfollow
+                return
+        unfollow()  # closed (or ended) meanwhile
+
+    def _on_log(self, msg: dict[str, Any]) -> None:
+        """New text (in the events thread)."""
+        with self._render_lock:
+            if msg.get("end"):
+                self._log_done = True
+                self._unfollow_log = None
+            if msg.get("error"):
+                return
+            if int(msg.get("offset", 0)) > self._log_offset:
                 self._log_text = ""  # the head was trimmed by the server's cap
-            self._log_offset = int(chunk.get("next_offset", self._log_offset))
-            if chunk.get("text"):
-                self._log_text = (self._log_text + chunk["text"])[-LOG_TAIL:]
-                self.log_view.value = ("<pre style='max-height:15em;overflow:auto;margin:0'>"
-                                  f"{html.escape(self._log_text)}</pre>")
+            self._log_offset = int(msg.get("next_offset", self._log_offset))
+            if msg.get("text"):
+                self._log_text = (self._log_text + msg["text"])[-LOG_TAIL:]
+                self.log_view.value = log_html(self._log_text)
 
     # -- actions -------------------------------------------------------------------------
     def _on_cancel(self, _button: Any) -> None:
