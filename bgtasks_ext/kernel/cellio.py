@@ -41,15 +41,18 @@ def analyze(cell: str) -> tuple[list[str], list[str]]:
     *reads*: names loaded that are not certainly bound earlier in the cell (the
     free names of functions and classes defined in it count, minus what the cell
     binds anywhere, since they run later). *writes*: names bound at module level,
-    by assignment, ``for``/``with``/``except``/``import``/``def``/``class`` or
-    ``global`` inside a function. Raises :class:`SyntaxError` like ``compile``.
+    by assignment, ``for``/``with``/``def``/``class`` or ``global`` inside a
+    function. Names bound only by ``import`` are not writes: a cell's
+    ``import time`` or ``from bgtasks_ext import track`` is how it works, not what
+    it makes, and copying modules back would clobber the notebook's own (``--out``
+    still names them when wanted). Raises :class:`SyntaxError` like ``compile``.
     """
     scan = ModuleScan()
     scan.run(ast.parse(cell, "<bgtask>", "exec").body)
     writes = set(scan.writes)
     reads = dict.fromkeys(scan.reads)
     reads.update(dict.fromkeys(n for n in scan.deferred if n not in writes))
-    return list(reads), list(scan.writes)
+    return list(reads), [n for n in scan.writes if n in scan.assigned]
 
 
 def select_inputs(reads: Iterable[str], user_ns: Mapping[str, Any],

@@ -26,11 +26,15 @@ class ModuleScan:
         self.bound: set[str] = set()
         self.reads: dict[str, None] = {}
         self.writes: dict[str, None] = {}
+        self.assigned: set[str] = set()
+        """Names bound by something other than ``import`` (an ``import`` alone makes no output)."""
         self.deferred: dict[str, None] = {}
 
-    def bind(self, name: str) -> None:
+    def bind(self, name: str, *, imported: bool = False) -> None:
         self.bound.add(name)
         self.writes[name] = None
+        if not imported:
+            self.assigned.add(name)
 
     def load(self, name: str) -> None:
         if name not in self.bound:
@@ -118,7 +122,7 @@ class ModuleScan:
         elif isinstance(node, (ast.Import, ast.ImportFrom)):
             for alias in node.names:
                 if alias.name != "*":
-                    self.bind(alias.asname or alias.name.split(".")[0])
+                    self.bind(alias.asname or alias.name.split(".")[0], imported=True)
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
             self.scope(node)
             self.bind(node.name)

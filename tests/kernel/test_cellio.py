@@ -20,7 +20,8 @@ from bgtasks_ext.kernel.cellio import UnpicklableInput, analyze, find_unpicklabl
     ("for i in range(n):\n    acc = i", ["range", "n"], ["i", "acc"]),
     ("a, (b, *c) = data", ["data"], ["a", "b", "c"]),
     ("obj.attr = v\nd[k] = w", ["v", "obj", "w", "d", "k"], []),
-    ("import numpy as np\nimport os.path\nfrom m import f as g", [], ["np", "os", "g"]),
+    ("import numpy as np\nimport os.path\nfrom m import f as g", [], []),  # imports make no output
+    ("import json\njson = json.dumps(d)", ["d"], ["json"]),   # rebound by assignment: an output
     ("with open(p) as fh:\n    s = fh.read()", ["open", "p"], ["fh", "s"]),
     ("def f(a, b=dflt):\n    return a + k\nr = f(z)", ["dflt", "z", "k"], ["f", "r"]),
     ("class A(Base):\n    z = w", ["Base", "w"], ["A"]),
