@@ -21,7 +21,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from . import policy
+from . import policy, retry
 from .attempt import too_large
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
 from .models import (
@@ -52,6 +52,11 @@ _NONE_PICKLES = frozenset(pickle.dumps(None, protocol=p) for p in range(2, pickl
 """Results that are just None: comparing bytes is not loading them."""
 
 _NO_PROGRESS = Progress()
+
+def _number(value: Any) -> bool:
+    """A real number, as JSON has them: ``True`` is not 1 (bool is an int in Python)."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
 
 _SCHEDULE = "schedule"
 _STORED = "stored"
@@ -339,6 +344,16 @@ class Engine:
                     raise TimeoutError(f"task {task_id} was not stored in {timeout:g} s")
                 self._ended.wait(left)
 
+    def retry_spec(self, task_id: str, owner: str | None = None, kernel_alive: bool = False) -> TaskSpec:
+        """The spec of a new run of an ended task, with its stored input (rules in
+        :mod:`.retry`); :meth:`create` it. Reads the store: call it off the event loop."""
+        task = self.get(task_id)
+        self._await_stored(task_id)
+        executor = self.executors.get(task.executor)
+        payload = self.store.get_blob(task_id, "input") if task.has_payload and task.terminal else None
+        return retry.retry_spec(task, payload, in_kernel=None if executor is None else executor.in_kernel,
+                                kind_known=task.kind in self.kinds, owner=owner, kernel_alive=kernel_alive)
+
     def result_payload(self, task_id: str) -> bytes | None:
         """The pickled result (opaque bytes: the server never loads them)."""
         task = self.get(task_id)
@@ -439,11 +454,11 @@ class Engine:
             raise InvalidInput("executor", f"{executor!r} is not one of {sorted(self.executors)}")
         self._check_placement(spec, kdef, executor)
         timeout = spec.timeout if spec.timeout is not None else self.config.default_timeout
-        if timeout is not None and not (isinstance(timeout, (int, float)) and timeout > 0):
+        if timeout is not None and not (_number(timeout) and timeout > 0):
             raise InvalidInput("timeout", "must be a number of seconds above 0")
         if isinstance(spec.retries, bool) or not isinstance(spec.retries, int) or not 0 <= spec.retries <= 100:
             raise InvalidInput("retries", "must be a whole number from 0 to 100")
-        if spec.run_on is not None and not isinstance(spec.run_on, (int, float)):
+        if spec.run_on is not None and not _number(spec.run_on):
             raise InvalidInput("run_on", "must be a time")
         if spec.key is not None and (not isinstance(spec.key, str) or not spec.key):
             raise InvalidInput("key", "must be a non-empty string")

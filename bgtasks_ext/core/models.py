@@ -97,13 +97,15 @@ class TaskError:
 
 @dataclass(frozen=True, slots=True)
 class Origin:
-    """Where a task was launched from: the kernel and notebook, when there is one."""
+    """Where a task was launched from: the kernel and notebook, when there is one, and
+    the task it runs again when it was made by a retry (set by the server only)."""
 
     kernel_id: str | None = None
     path: str | None = None
+    retry_of: str | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"kernel_id": self.kernel_id, "path": self.path}
+        return {"kernel_id": self.kernel_id, "path": self.path, "retry_of": self.retry_of}
 
 
 @dataclass(frozen=True, slots=True)

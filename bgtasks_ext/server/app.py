@@ -8,6 +8,7 @@ start/stop run off the event loop.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any, cast
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Float, Int, List, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
 
 from ..core.engine import Engine, EngineConfig
 from ..core.ports import Executor, Store
@@ -25,14 +26,18 @@ from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
 from ..kinds import default_registry
 from ..store.sqlite import SQLiteStore
+from .activity import ActivityReporter
 from .event_hub import EventHub, EventsHandler
 from .handlers import handlers
 from .kernel_env import KernelEnv
 from .kernels import KernelWatcher
+from .owner import Owners
 
 EXECUTORS = ("process", "thread")
 """What ``default_executor`` may be (``kernel`` cannot: a task must name its kernel)."""
 API_PATH = "/bgtasks/api"
+PACKAGE_LOGGER = "bgtasks_ext"
+"""The parent of every module logger of this package (``logging.getLogger(__name__)``)."""
 
 
 class BgTasks(ExtensionApp):
@@ -136,6 +141,20 @@ class BgTasks(ExtensionApp):
         "and restarts through the server are seen at once; a death within this time).",
     ).tag(config=True)
 
+    report_activity = Bool(
+        True,
+        help="Count live tasks (pending, running, cancelling) as server activity in "
+        "/api/status 'last_activity', so an idle culler (JupyterHub's) does not stop a server "
+        "whose only work is its tasks. False: only requests and kernels count, as without "
+        "this extension.",
+    ).tag(config=True)
+
+    activity_interval = Float(
+        60.0,
+        help="Seconds between two activity reports while tasks are live (task creations and "
+        "state changes are reported at once). Keep it well under the culler's timeout.",
+    ).tag(config=True)
+
     @validate("default_executor")
     def _check_executor(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
@@ -150,7 +169,8 @@ class BgTasks(ExtensionApp):
             raise TraitError(f"BgTasks.{proposal['trait'].name}: must be at least 1, not {value}")
         return int(value)
 
-    @validate("events_progress_interval", "events_max_buffer", "kernel_watch_interval")
+    @validate("events_progress_interval", "events_max_buffer", "kernel_watch_interval",
+              "activity_interval")
     def _check_events(self, proposal: dict[str, Any]) -> Any:
         value = proposal["value"]
         if value <= 0:
@@ -175,6 +195,7 @@ class BgTasks(ExtensionApp):
     engine: Engine | None = None
     events: EventHub | None = None
     kernel_watcher: KernelWatcher | None = None
+    activity: ActivityReporter | None = None
     kernel_env: KernelEnv | None = None
 
     def make_engine(self) -> Engine:
@@ -222,12 +243,23 @@ class BgTasks(ExtensionApp):
             raise TraitError("BgTasks.kernel_secret: must be at least 16 characters")
         return str(value)
 
+    def _log_through_server(self, parent: logging.Logger | None) -> None:
+        """Make the package's module loggers children of the server's log: their lines
+        come out formatted as the server's, at its level (``--log-level``), instead of
+        info vanishing and warnings printed bare by Python's last-resort handler.
+        ``None``: give them back to the root logger."""
+        if parent is not None and not isinstance(parent, logging.Logger):
+            parent = getattr(parent, "logger", None)  # a LoggerAdapter
+        logging.getLogger(PACKAGE_LOGGER).parent = parent or logging.getLogger()
+
     def initialize_settings(self) -> None:
+        self._log_through_server(getattr(self.serverapp, "log", None))
         self.engine = self.make_engine()
         self.settings["bgtasks_engine"] = self.engine
         self.events = EventHub(self.engine, self.events_progress_interval, self.events_max_buffer)
         self.settings["bgtasks_events"] = self.events
         self.settings["bgtasks_kernel_secret"] = self.kernel_secret
+        self.settings["bgtasks_owners"] = Owners()
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(API_PATH))
@@ -249,9 +281,15 @@ class BgTasks(ExtensionApp):
                                     url_path_join(serverapp.connection_url, API_PATH) + "/",
                                     self.kernel_secret)
         self.kernel_env.install()
+        if self.report_activity:
+            self.activity = ActivityReporter(self.engine, serverapp.web_app.settings.setdefault(
+                "last_activity_times", {}), self.activity_interval)
+            self.activity.start()
         self.log.info("bgtasks: engine started (store %s)", self.store_path)
 
     async def stop_extension(self) -> None:
+        if self.activity is not None:
+            await self.activity.stop()
         if self.kernel_env is not None:
             self.kernel_env.uninstall()
         if self.kernel_watcher is not None:
@@ -261,3 +299,4 @@ class BgTasks(ExtensionApp):
         if self.engine is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
             self.log.info("bgtasks: engine stopped")
+        self._log_through_server(None)

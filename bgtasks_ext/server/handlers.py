@@ -28,6 +28,7 @@ from ..core.models import Task
 from ..core.states import State
 from ..executors.kernel import KernelExecutor
 from . import openapi
+from .owner import Owners
 from .requests import (
     parse_create,
     parse_done,
@@ -88,6 +89,14 @@ class BgTasksHandler(APIHandler):
         await super().prepare()
 
     @property
+    def owner(self) -> str:
+        """Who the request's task belongs to: the server's user (see :mod:`.owner`)."""
+        owners: Owners = self.settings["bgtasks_owners"]
+        if self.kernel_authenticated:
+            return owners.of_kernel()
+        return owners.of_user(self.current_user)
+
+    @property
     def kernel_authenticated(self) -> bool:
         user = getattr(self, "_jupyter_current_user", None)
         return bool(user is not None and user.username == "kernel" and self._kernel_secret_ok())
@@ -141,7 +150,7 @@ class TasksHandler(BgTasksHandler):
 
     @authorized
     async def post(self) -> None:
-        spec = parse_create(self.request.body, owner=self.current_user.username)
+        spec = parse_create(self.request.body, owner=self.owner)
         task, created = await self.engine.acreate(spec)
         self.reply(task.to_json(), 201 if created else 200)
 
@@ -169,6 +178,23 @@ class CancelHandler(BgTasksHandler):
     async def post(self, task_id: str) -> None:
         task = await self.off_loop(self.engine.cancel, task_id)
         self.reply(task.to_json(), 202)
+
+
+class RetryHandler(BgTasksHandler):
+    """A new task from an ended one's stored spec and input, any kind (``code`` too): no
+    kernel is needed. The rules (409 live or kernel-executor, 410 input gone) are
+    :mod:`bgtasks_ext.core.retry`'s; the create is the engine's, as for ``POST tasks``."""
+
+    @authorized
+    async def post(self, task_id: str) -> None:
+        old = self.engine.get_live(task_id)
+        if old is None:
+            old = await self.off_loop(self.engine.get, task_id)
+        kernel_id = old.origin.kernel_id
+        kernel_alive = bool(kernel_id) and kernel_id in self.kernel_manager.list_kernel_ids()
+        spec = await self.off_loop(self.engine.retry_spec, task_id, self.owner, kernel_alive)
+        task, created = await self.engine.acreate(spec)
+        self.reply(task.to_json(), 201 if created else 200)
 
 
 class ResultHandler(BgTasksHandler):
@@ -288,6 +314,7 @@ def handlers(base: str) -> list[Route]:
         (f"{base}/tasks", TasksHandler),
         (f"{base}/tasks/{task_id}", TaskHandler),
         (f"{base}/tasks/{task_id}/cancel", CancelHandler),
+        (f"{base}/tasks/{task_id}/retry", RetryHandler),
         (f"{base}/tasks/{task_id}/log", LogHandler),
         (f"{base}/tasks/{task_id}/claim", ClaimHandler),
         (f"{base}/tasks/{task_id}/progress", ProgressHandler),

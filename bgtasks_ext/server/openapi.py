@@ -72,6 +72,7 @@ _ERRORS = {
     403: "No valid credentials (Jupyter token or kernel secret), or no XSRF token on a browser write.",
     404: "No task with that id.",
     409: "Not allowed in the task's state.",
+    410: "Gone: what the request needs of the task is no longer stored.",
     503: "The task engine is not running (the server is starting or stopping).",
 }
 
@@ -135,6 +136,21 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         {"202": _json("Cancelled, or `cancelling` while its executor stops it.", "Task"),
          **_errors(404, 409)},
         description="The request body, if any, is ignored.",
+    ),
+    ("/tasks/{task_id}/retry", "post"): Op(
+        "Run an ended task again, as a new task",
+        {"201": _json("A new task with the same spec and stored input; its `origin.retry_of` "
+                      "names the old one.", "Task"),
+         "200": _json("A live task already holds the old task's `key`: that task, nothing "
+                      "created.", "Task"),
+         **_errors(404, 409, 410)},
+        description="Any kind, `code` (`%%bgtask`, `submit()`) included: the server reuses the "
+        "stored input bytes, so no kernel is needed. The old task stays as it is. The new task "
+        "starts now, at attempt 1, owned by whoever asks, and is not a schedule's run. 409 for a "
+        "task still pending or running (cancel it first), for one of the `kernel` executor (its "
+        "code lives in its kernel: run the cell again) and for a kind or executor this server "
+        "does not have; 410 when its stored input is gone. A `scope: kernel` task keeps its "
+        "scope only while its kernel runs. The request body, if any, is ignored.",
     ),
     ("/tasks/{task_id}/log", "get"): Op(
         "Read a task's log from an offset",

@@ -44,6 +44,8 @@ class OriginOut(pydantic.BaseModel):
     model_config = _reply("Origin")
     kernel_id: str | None
     path: str | None
+    retry_of: str | None = pydantic.Field(
+        description="The task this one runs again (`POST tasks/{id}/retry`); null otherwise.")
 
 
 class TaskOut(pydantic.BaseModel):

@@ -21,6 +21,7 @@ from ..core.errors import InvalidInput
 from ..core.models import MESSAGE_LIMIT, Origin, Scope, TaskError, TaskFilter, TaskSpec
 from ..core.ports import Outcome, OutcomeStatus
 from ..core.states import Category, State
+from ..store.codec import MAX_LIMIT
 
 M = TypeVar("M", bound=pydantic.BaseModel)
 
@@ -218,11 +219,13 @@ MAX_OFFSET = 2**63 - 1
 _DIGITS = re.compile(r"[0-9]+")
 
 
-def whole_number(name: str, raw: str, maximum: int = MAX_OFFSET) -> int:
-    """A query parameter as a whole number: ASCII digits only (``int`` would also take
-    ``" 5"``, ``"1_0"`` and ``"-1"``), at most ``maximum``."""
-    if not _DIGITS.fullmatch(raw) or len(raw) > 19 or int(raw) > maximum:
-        raise InvalidInput(name, f"must be a whole number from 0 to {maximum}, not {raw[:40]!r}")
+def whole_number(name: str, raw: str, maximum: int = MAX_OFFSET, minimum: int = 0) -> int:
+    """A query parameter as a whole number from ``minimum`` to ``maximum``: ASCII digits
+    only (``int`` would also take ``" 5"``, ``"1_0"`` and ``"-1"``). One rule and one
+    message for every value outside it, negative or too large alike."""
+    if not _DIGITS.fullmatch(raw) or len(raw) > 19 or not minimum <= int(raw) <= maximum:
+        raise InvalidInput(name, f"must be a whole number from {minimum} to {maximum}, "
+                           f"not {raw[:40]!r}")
     return int(raw)
 
 
@@ -234,7 +237,7 @@ def parse_list_query(arg: Callable[[str, Any], Any]) -> tuple[TaskFilter, int, s
         raise InvalidInput("state", f"{state!r} is not one of {[s.value for s in State]}")
     if category is not None and category not in Category._value2member_map_:
         raise InvalidInput("category", f"{category!r} is not one of {[c.value for c in Category]}")
-    limit = whole_number("limit", arg("limit", "100"))
+    limit = whole_number("limit", arg("limit", "100"), maximum=MAX_LIMIT, minimum=1)
     flt = TaskFilter.of(
         state=state,
         category=category,

@@ -119,3 +119,75 @@ def test_strict_json_replies_have_no_nan(server: ServerProcess, tmp_path: Path) 
     task = _wait_end(server, task_id)
     assert task["state"] == "finished"
     _strict(server.call("GET", f"tasks/{task_id}/result").text)
+
+
+# -- numbers are numbers: a JSON true is never 1 (issue 10, item 15) ----------------------
+def _numeric_params(server: ServerProcess) -> list[tuple[str, str]]:
+    """(kind, parameter) for every integer or number parameter of every kind served."""
+    kinds = server.call("GET", "kinds").json()["kinds"]
+    return [(k["name"], name) for k in kinds for name, prop in k["schema"].get("properties", {}).items()
+            if prop.get("type") in ("integer", "number")
+            or {"integer", "number"} & {p.get("type") for p in prop.get("anyOf", [])}]
+
+
+@pytest.mark.parametrize("flag", [True, False])
+def test_a_boolean_is_refused_wherever_a_number_is_expected(server: ServerProcess, flag: bool) -> None:
+    # Given every numeric field a client can send: the create body's and every kind's params
+    numeric = _numeric_params(server)
+    assert ("count", "times") in numeric and ("sleep", "seconds") in numeric
+    bodies: list[tuple[dict[str, Any], str]] = [
+        ({"kind": "sleep", field: flag}, field) for field in ("timeout", "retries", "run_on")
+    ]
+    bodies += [({"kind": kind, "params": {name: flag}}, f"params.{name}") for kind, name in numeric]
+    before = _strict(server.call("GET", "tasks?limit=1000").text)["tasks"]
+    for body, field in bodies:
+        # When it carries a boolean / Then 400 naming that field
+        reply = server.call("POST", "tasks", json=body)
+        assert reply.status_code == 400, (body, reply.text)
+        assert reply.json()["field"] == field, (body, reply.text)
+    # And nothing was stored
+    assert _strict(server.call("GET", "tasks?limit=1000").text)["tasks"] == before
+
+
+def test_a_boolean_progress_report_is_refused(server: ServerProcess) -> None:
+    # Given a kernel task its kernel has claimed
+    task_id = server.call("POST", "tasks", json={"kind": "sleep", "executor": "kernel",
+                                                   "origin": {"kernel_id": "k-bool"}}).json()["id"]
+    assert server.call("POST", f"tasks/{task_id}/claim").status_code == 200
+    # When its progress comes as booleans / Then 400 naming the field
+    for body, field in (({"current": True}, "current"), ({"current": 1, "total": True}, "total")):
+        reply = server.call("POST", f"tasks/{task_id}/progress", json=body)
+        assert (reply.status_code, reply.json().get("field")) == (400, field), reply.text
+    server.call("POST", f"tasks/{task_id}/cancel")
+
+
+@pytest.mark.parametrize("field", ["timeout", "run_on", "retries"])
+def test_a_python_caller_cannot_pass_a_boolean_for_a_number(field: str) -> None:
+    # Given an engine driven from Python (as a kernel-side or embedded caller does)
+    from bgtasks_ext.core.engine import Engine, EngineConfig
+    from bgtasks_ext.core.errors import InvalidInput
+    from bgtasks_ext.core.models import TaskSpec
+    from bgtasks_ext.executors.thread import ThreadExecutor
+    from bgtasks_ext.kinds import default_registry
+    from bgtasks_ext.store.memory import MemoryStore
+
+    engine = Engine(MemoryStore(), {"thread": ThreadExecutor(workers=1)}, default_registry(),
+                    EngineConfig(default_executor="thread"))
+    with engine:
+        # When a spec carries True for a number / Then it is refused, naming the field
+        with pytest.raises(InvalidInput) as caught:
+            engine.create(TaskSpec("sleep", **{field: True}))
+        assert caught.value.field == field
+        assert engine.list().tasks == []
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1001", "99999999999999999999", "1.5", "true", ""])
+def test_limit_outside_its_one_range_is_a_400_naming_it(server: ServerProcess, limit: str) -> None:
+    # When a listing asks for a page size outside 1..1000, negative or too big alike
+    reply = server.call("GET", f"tasks?limit={limit}")
+    # Then one rule, one message
+    assert reply.status_code == 400, reply.text
+    assert reply.json()["field"] == "limit"
+    assert "from 1 to 1000" in reply.json()["message"], reply.text
+    for ok in ("1", "1000"):
+        assert server.call("GET", f"tasks?limit={ok}").status_code == 200
