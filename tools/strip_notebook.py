@@ -1,20 +1,18 @@
 """Strip what running a notebook adds: outputs, execution counts, per-run metadata.
 
-The shipped notebooks in ``notebooks/`` are committed without outputs. JupyterLab
-autosaves a notebook with its outputs the moment it runs, so without help every tour
-would leave the checkout dirty. ``.gitattributes`` names this script as the git *clean*
-filter of ``notebooks/*.ipynb`` (``make`` sets it up in the clone's git config): git
-reads a notebook through it, so a run that only added outputs shows no change, and a
-notebook that someone edits is committed without its outputs.
+The notebooks in ``notebooks/`` are committed without outputs. JupyterLab autosaves a
+notebook with its outputs as soon as it runs, so a tour of them would leave the checkout
+dirty: ``make lab`` saves them through :func:`strip` (a pre-save hook in
+``tools/lab-config/``), and ``tests/notebooks`` checks that the committed ones are what
+:func:`strip_text` makes of them.
 
 Only what a run changes is dropped; what a person writes (sources, tags, the kernel) is
-kept. The output is byte for byte what Jupyter writes (``nbformat``: sorted keys, indent
-1, non-ASCII kept, a final newline), with the standard library only, so the filter keeps
-working without the project's venv. Text that is not a notebook passes through
-unchanged: a clean filter must never lose data.
+kept. :func:`strip_text` writes exactly what Jupyter writes (``nbformat``: sorted keys,
+indent 1, non-ASCII kept, a final newline), with the standard library only. Text that is
+not a notebook passes through unchanged.
 
-Usage: ``strip_notebook.py < in.ipynb > out.ipynb`` (the filter), or
-``strip_notebook.py PATH...`` to strip files in place.
+Usage: ``strip_notebook.py < in.ipynb > out.ipynb``, or ``strip_notebook.py PATH...`` to
+strip files in place.
 """
 
 from __future__ import annotations

@@ -7,12 +7,24 @@ gives its own kernels (``BGTASKS_URL`` = its ``bgtasks/api/`` URL, ``BGTASKS_TOK
 ``kernel_secret``) and a connection file named ``kernel-<id>.json`` as a server names
 them (the kernel's id is how its tasks say where they come from), so the notebooks run
 as they would in JupyterLab.
+
+They run as a user runs them with ``make lab``: in a git checkout's ``notebooks/``, with
+a checkpoint, saved back (as JupyterLab's autosave does) by a contents manager with
+``make lab``'s Jupyter config (``tools/lab-config/``); the checkout must stay clean (the
+shipped notebooks are saved without outputs, what they write is git-ignored). The
+checkout is a temp git repository holding copies of the project's notebooks, tools and
+``.gitignore``, so the tests never touch the real one.
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import secrets
+import shutil
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,10 +33,14 @@ import nbformat
 import pytest
 from jupyter_client import KernelManager
 from nbclient import NotebookClient
+from traitlets.config import Config, PyFileConfigLoader
 
 from tests.server_process import API, ServerProcess
 
-NOTEBOOKS = sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb"))
+REPO = Path(__file__).resolve().parents[2]
+NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+STRIP = REPO / "tools" / "strip_notebook.py"
+LAB_CONFIG = Path("tools", "lab-config", "jupyter_server_config.py")
 CAPABILITIES = {"quickstart.ipynb", "progress-and-cancel.ipynb", "outputs-back.ipynb",
                 "kernel-executor.ipynb", "python-api.ipynb"}
 
@@ -41,25 +57,83 @@ def live_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
         yield env
 
 
+def git(cwd: Path, *args: str) -> str:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True,
+                          check=True, timeout=60).stdout
+
+
+def in_git_checkout() -> bool:
+    return shutil.which("git") is not None and (REPO / ".git").exists()
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A git checkout of the project's notebooks/, tools/ and .gitignore, committed."""
+    repo = tmp_path / "checkout"
+    shutil.copytree(REPO / "notebooks", repo / "notebooks",
+                    ignore=lambda _dir, names: [n for n in names if not n.endswith(".ipynb")])
+    shutil.copytree(REPO / "tools", repo / "tools",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / ".gitignore", repo / ".gitignore")
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "commit.gpgsign=false",
+        "commit", "-q", "-m", "notebooks")
+    assert git(repo, "status", "--porcelain") == ""
+    return repo
+
+
 def test_there_are_notebooks() -> None:
     assert CAPABILITIES <= {p.name for p in NOTEBOOKS}
 
 
+@pytest.mark.skipif(not in_git_checkout(), reason="not a git checkout")
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
-def test_notebook_runs_clean(path: Path, tmp_path: Path, live_env: dict[str, str]) -> None:
-    # Given a notebook from notebooks/, and a kernel that can reach a live server
-    nb = nbformat.read(path, as_version=4)
+def test_notebook_is_committed_without_outputs(path: Path) -> None:
+    # Given a notebook as git holds it (the index: committed, or about to be)
+    text = git(REPO, "show", f":notebooks/{path.name}")
+    nb = nbformat.reads(text, as_version=4)
+
+    # Then it has no outputs and no execution counts
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code
+    assert all(c.outputs == [] and c.execution_count is None for c in code), path.name
+    # And it is what `make lab` saves after a run (tools/strip_notebook.py), byte for byte
+    stripped = subprocess.run([sys.executable, str(STRIP)], input=text, capture_output=True,
+                              text=True, check=True, timeout=60).stdout
+    assert stripped == text, f"{path.name}: run tools/strip_notebook.py on it"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_runs_clean(path: Path, tmp_path: Path, checkout: Path,
+                             live_env: dict[str, str]) -> None:
+    # Given a notebook in a git checkout's notebooks/, opened (with its checkpoint) by a
+    # Jupyter server with `make lab`'s config, and a kernel that can reach a live server
+    folder = checkout / "notebooks"
+    config = PyFileConfigLoader(str(checkout / LAB_CONFIG)).load_config()
+    assert isinstance(config, Config)
+    contents = config.ServerApp.contents_manager_class(config=config, root_dir=str(folder))
+    asyncio.run(contents.create_checkpoint(path.name))
+    nb = nbformat.read(folder / path.name, as_version=4)
     km = KernelManager(kernel_name="python3",
                        connection_file=str(tmp_path / f"kernel-{uuid.uuid4()}.json"))
-    client = NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": str(tmp_path)}})
-    # When every cell runs (files it writes land in tmp_path) / Then none raises
+    client = NotebookClient(nb, km=km, timeout=120, resources={"metadata": {"path": str(folder)}})
+    # When every cell runs in notebooks/, and JupyterLab saves the notebook with its
+    # outputs (its autosave) / Then no cell raises
     try:
         client.execute(env=live_env)
     finally:
         if km.has_kernel:
             km.shutdown_kernel(now=True)
+    # (the notebook's JSON, as the page sends it)
+    model = {"type": "notebook", "format": "json", "content": json.loads(json.dumps(nb))}
+    asyncio.run(contents.save(model, path.name))
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
     # And no magic refused anything, except where a notebook shows a refusal on purpose
     refusals = [o["text"] for o in outputs if o.get("name") == "stderr" and "bgtask" in o["text"]]
     assert all("--executor kernel" in text for text in refusals), refusals
+    # And the checkout is still clean: the notebook was saved without its outputs, and
+    # every file it wrote is git-ignored
+    assert outputs, "the run had outputs to strip"
+    assert git(checkout, "status", "--porcelain", "--untracked-files=all") == ""
