@@ -1,17 +1,23 @@
 # Developer entry points. Each runs the set-up first; the set-up is idempotent, works on a
 # fresh clone, and is a no-op in seconds when nothing changed (stamp files, see below).
 #
-#   make lab     JupyterLab on notebooks/ with the extension installed in develop mode
-#   make test    every test layer, the browser included (installs Debian's chromium, and
-#                libfuse2 for a real FUSE mount in tests/faults, if missing)
-#   make bench   every benchmarks/bench_*.py; fails if any fails, or if there are none
+#   make lab     JupyterLab on notebooks/ with the extension installed in develop mode;
+#                installs only what running needs (the package and JupyterLab). The
+#                shipped notebooks are saved without outputs (tools/lab-config/), so a
+#                tour leaves the checkout clean.
+#   make test    adds the test extras, then the labextension's linters and every test layer,
+#                the browser included (installs Debian's chromium, and libfuse2 for a real
+#                FUSE mount in tests/faults, if missing)
+#   make bench   every benchmarks/bench_*.py (with the test extras: the benchmarks reuse the
+#                tests' fixtures); fails if any fails, or if there are none
 #   make clean   build output and stamps (keeps .venv); `make distclean` also drops .venv
 #
 # Set-up, in order (each step reruns only when its inputs change):
 #   1. .venv with pip and the build tools (hatchling, hatch-jupyter-builder, editables, jupyterlab)
 #   2. `jlpm install` in labextension/        <- package.json, yarn.lock, .yarnrc.yml
 #   3. `jlpm build:prod` -> bgtasks_ext/labextension  <- labextension sources
-#   4. `pip install -e .[test,dask]`, `jupyter-builder develop`  <- pyproject.toml
+#   4. `pip install -e .[lab]`, `jupyter-builder develop`  <- pyproject.toml
+#      (`make test`: `.[lab,test]` instead, its own stamp; no `dask` extra: no test needs it)
 # Step 3 runs before step 4 so the jupyter-builder hook inside `pip install -e` finds the
 # JS up to date and does not build it a second time.
 
@@ -45,13 +51,19 @@ EXT_BUILT := $(EXT_OUT)/static/style.js
 STAMP_TOOLS := $(VENV)/.stamp-build-tools
 STAMP_NODE := $(EXT)/node_modules/.stamp-jlpm-install
 STAMP_INSTALL := $(VENV)/.stamp-install
+STAMP_TEST := $(VENV)/.stamp-install-test
+LAB_EXTRAS := lab
+TEST_EXTRAS := lab,test
+# make lab's Jupyter config: a pre-save hook keeps the shipped notebooks without outputs.
+LAB_CONFIG := $(CURDIR)/tools/lab-config
 LABEXT_LINK := $(VENV)/share/jupyter/labextensions/jupyter-bgtasks
 
 BENCHES := $(sort $(wildcard benchmarks/bench_*.py))
 
-.PHONY: setup lab test bench clean distclean
+.PHONY: setup setup-test lab test bench clean distclean
 
 setup: $(STAMP_INSTALL) $(EXT_BUILT)
+setup-test: $(STAMP_TEST) $(EXT_BUILT)
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -69,14 +81,26 @@ $(EXT_BUILT): $(EXT_SOURCES) $(STAMP_NODE)
 	cd $(EXT) && $(JLPM) build:prod
 	touch $@
 
-$(STAMP_INSTALL): pyproject.toml $(STAMP_TOOLS) | $(EXT_BUILT)
-	@# pip would write the wheel's shared-data through the develop symlink into
-	@# $(EXT_OUT) (and delete from it when it uninstalls the old editable):
-	@# unlink it first, `jupyter-builder develop` links it again.
+# $(call editable,EXTRAS): the package in develop mode with EXTRAS.
+# pip would write the wheel's shared-data through the develop symlink into $(EXT_OUT)
+# (and delete from it when it uninstalls the old editable): unlink it first,
+# `jupyter-builder develop` links it again.
+define editable
 	if [ -L $(LABEXT_LINK) ]; then rm $(LABEXT_LINK); fi
-	$(PIP) install --no-build-isolation -e ".[test,dask]"
+	$(PIP) install --no-build-isolation -e ".[$(1)]"
 	$(VENV)/bin/jupyter-builder develop --overwrite .
+endef
+
+# What running needs: the `lab` extra is JupyterLab itself (a wheel installed into an
+# existing JupyterLab needs none of it).
+$(STAMP_INSTALL): pyproject.toml $(STAMP_TOOLS) | $(EXT_BUILT)
+	$(call editable,$(LAB_EXTRAS))
 	touch $@
+
+# The test set includes the running set, so it brings that stamp up to date too.
+$(STAMP_TEST): pyproject.toml $(STAMP_TOOLS) | $(EXT_BUILT)
+	$(call editable,$(TEST_EXTRAS))
+	touch $@ $(STAMP_INSTALL)
 
 # $(call debian,PACKAGE,FILE,WHO): install Debian's PACKAGE for the tests when FILE is
 # missing (as root); otherwise say how, and stop.
@@ -98,12 +122,14 @@ $(LIBFUSE):
 
 lab: setup
 	mkdir -p notebooks
-	$(JUPYTER) lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
+	JUPYTER_CONFIG_PATH="$(LAB_CONFIG)$${JUPYTER_CONFIG_PATH:+:$$JUPYTER_CONFIG_PATH}" \
+		$(JUPYTER) lab --ServerApp.root_dir=notebooks $(ALLOW_ROOT) $(LAB_ARGS)
 
-test: setup $(CHROMIUM) $(LIBFUSE)
+test: setup-test $(CHROMIUM) $(LIBFUSE)
+	cd $(EXT) && $(JLPM) lint:check
 	$(PY) -m pytest tests $(PYTEST_ARGS)
 
-bench: setup
+bench: setup-test
 	@if [ -z "$(BENCHES)" ]; then echo "make bench: no benchmarks/bench_*.py found" >&2; exit 1; fi
 	@failed=""; \
 	for bench in $(BENCHES); do \
@@ -116,7 +142,7 @@ clean:
 	rm -rf $(EXT_OUT) $(EXT)/lib $(EXT)/tsconfig.tsbuildinfo $(EXT)/node_modules \
 		$(EXT)/.yarn/cache $(EXT)/.yarn/install-state.gz \
 		tests/artifacts .pytest_cache .mypy_cache .hypothesis build dist
-	rm -f $(STAMP_TOOLS) $(STAMP_INSTALL)
+	rm -f $(STAMP_TOOLS) $(STAMP_INSTALL) $(STAMP_TEST)
 	find . -path ./.venv -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 
 distclean: clean
