@@ -121,7 +121,19 @@ export class TasksModel implements IBgTasksModel, IDisposable {
 
   /** Create a task and remember it as launched from here. */
   async create(body: ICreateTask): Promise<ITask> {
-    const task = await this.api.create(body);
+    return this.adopt(await this.api.create(body));
+  }
+
+  /**
+   * Run an ended task again: the server makes a new task from the stored spec and input
+   * (any kind, a `%%bgtask` cell included: no kernel is needed, nothing is rebuilt here).
+   */
+  async retry(task: ITask): Promise<ITask> {
+    return this.adopt(await this.api.retry(task.id));
+  }
+
+  /** A task the server made at this browser's request: mine, shown, its end notified. */
+  private adopt(task: ITask): ITask {
     this.markMine(task.id);
     this.merge(this._store.upsert([task]));
     // Its end may have come over the websocket before this reply did.
@@ -130,20 +142,6 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       this._taskEnded.emit(known);
     }
     return known ?? task;
-  }
-
-  /** Run a task again: the same kind, parameters and name. */
-  retry(task: ITask): Promise<ITask> {
-    return this.create({
-      kind: task.kind,
-      params: task.params,
-      name: task.name,
-      executor: task.executor === 'kernel' ? null : task.executor,
-      scope: task.scope === 'kernel' && task.origin.kernel_id ? 'kernel' : 'server',
-      timeout: task.timeout,
-      retries: task.executor === 'kernel' ? 0 : task.retries,
-      origin: { ...task.origin }
-    });
   }
 
   async cancel(id: string): Promise<void> {

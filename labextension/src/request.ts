@@ -36,6 +36,8 @@ export interface ITasksApi {
   get(id: string): Promise<ITask>;
   create(body: ICreateTask): Promise<ITask>;
   cancel(id: string): Promise<ITask>;
+  /** A new task from an ended one's stored spec and input (`POST tasks/{id}/retry`). */
+  retry(id: string): Promise<ITask>;
   remove(id: string): Promise<ITask | null>;
   log(id: string, offset: number): Promise<ILog>;
   kinds(): Promise<IKindList>;
@@ -75,6 +77,12 @@ export class TasksApi implements ITasksApi {
 
   cancel(id: string): Promise<ITask> {
     return this.request<ITask>(`tasks/${encodeURIComponent(id)}/cancel`, {
+      method: 'POST'
+    });
+  }
+
+  retry(id: string): Promise<ITask> {
+    return this.request<ITask>(`tasks/${encodeURIComponent(id)}/retry`, {
       method: 'POST'
     });
   }

@@ -123,7 +123,7 @@ function TaskRowImpl(props: {
           <>
             <Action
               label="Retry"
-              title="Run it again with the same parameters"
+              title="Run it again as a new task: the same parameters and inputs"
               onClick={() => actions.retry(task)}
             />
             <Action

@@ -47,7 +47,7 @@ export interface IBgTasksModel {
   /** Create a task and remember it as launched from here (its end is notified). */
   create(body: ICreateTask): Promise<ITask>;
 
-  /** Run a task again: the same kind, parameters and name. */
+  /** Run an ended task again: a new task from its stored spec and input (server side). */
   retry(task: ITask): Promise<ITask>;
 
   cancel(id: string): Promise<void>;

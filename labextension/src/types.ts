@@ -45,6 +45,8 @@ export interface ITaskError {
 export interface IOrigin {
   kernel_id: string | null;
   path: string | null;
+  /** The task a retry runs again (set by the server only). */
+  retry_of: string | null;
 }
 
 /** `Task`: every key always present; times are ISO 8601 UTC strings. */
@@ -124,7 +126,7 @@ export interface ICreateTask {
   run_on?: string | number | null;
   timeout?: number | null;
   retries?: number;
-  origin?: Partial<IOrigin>;
+  origin?: Partial<Pick<IOrigin, 'kernel_id' | 'path'>>;
 }
 
 /** The query of `GET tasks`. */

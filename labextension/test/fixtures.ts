@@ -41,7 +41,7 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
     finished_at: null,
     run_on: null,
     owner: 'alice',
-    origin: { kernel_id: null, path: null },
+    origin: { kernel_id: null, path: null, retry_of: null },
     key: null,
     scope: 'server',
     executor: 'process',
@@ -113,6 +113,7 @@ export class FakeApi implements ITasksApi {
   lists: IListQuery[] = [];
   failLists = false;
   created: ICreateTask[] = [];
+  retried: string[] = [];
   nextCreated: ITask | null = null;
 
   async list(query: IListQuery): Promise<ITaskPage> {
@@ -142,6 +143,13 @@ export class FakeApi implements ITasksApi {
   }
   async cancel(id: string): Promise<ITask> {
     return withState(await this.get(id), 'cancelling');
+  }
+  async retry(id: string): Promise<ITask> {
+    const old = await this.get(id);
+    this.retried.push(id);
+    const task = makeTask({ kind: old.kind, name: old.name, state: 'pending' });
+    this.byId.set(task.id, task);
+    return task;
   }
   async remove(id: string): Promise<ITask | null> {
     this.byId.delete(id);

@@ -75,13 +75,20 @@ describe('TasksModel', () => {
     assert.equal(model.isMine(mine.id), true);
   });
 
-  test('retry posts the same kind, parameters and name', async () => {
+  test('retry asks the server to run the task again, rebuilding no spec', async () => {
+    // Given an ended cell task (its payload lives on the server only)
     const { api, model } = setUp();
-    const task = makeTask({ kind: 'sleep', params: { seconds: 2 }, name: 'nap', state: 'failed' });
-    await model.retry(task);
-    assert.equal(api.created[0].kind, 'sleep');
-    assert.deepEqual(api.created[0].params, { seconds: 2 });
-    assert.equal(api.created[0].name, 'nap');
+    const task = makeTask({ kind: 'code', name: 'cell', state: 'failed' });
+    api.byId.set(task.id, task);
+
+    // When it is retried
+    const again = await model.retry(task);
+
+    // Then the server's retry route made the new task; nothing was created from here
+    assert.deepEqual(api.retried, [task.id]);
+    assert.deepEqual(api.created, []);
+    assert.notEqual(again.id, task.id);
+    assert.equal(model.isMine(again.id), true);
   });
 
   test('a dropped socket is retried with growing delays while REST polling keeps up', async () => {

@@ -1,8 +1,10 @@
 """The panel's remaining entry points and row actions in a real JupyterLab: the status bar
-indicator opens it; Retry, Delete and Show error on ended tasks."""
+indicator opens it; Retry (of a REST task and of a %%bgtask cell), Delete and Show error on
+ended tasks."""
 
 from __future__ import annotations
 
+import time
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, expect
 
-from .helpers import API, PANEL, open_panel, row, show_tab, wait_state
+from .helpers import API, PANEL, notebook_json, open_panel, row, show_tab, wait_state
 
 if TYPE_CHECKING:
     from .conftest import LabServer
@@ -172,4 +174,74 @@ def test_show_error_on_a_failed_task_shows_type_message_and_traceback(
     )
     screenshot(page, "panel_show_error_timeout")
     dialog.get_by_role("button", name="Close").click()
+    assert page_errors == []
+
+
+def _retry_of(server: LabServer, old_id: str, timeout: float = 10) -> str:
+    """The id of the task a Retry of ``old_id`` made (its ``origin.retry_of``)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in server.api("GET", f"{API}tasks?limit=20")["tasks"]:
+            if task["origin"].get("retry_of") == old_id:
+                return str(task["id"])
+        time.sleep(0.1)
+    raise AssertionError(f"no task retries {old_id}")
+
+
+def test_retry_of_a_failed_bgtask_cell_runs_it_again_without_its_kernel(
+    lab_page: Page,
+    lab_server: LabServer,
+    page_errors: list[str],
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    # Given a %%bgtask cell, run in the browser, that failed: the file it reads was missing
+    (lab_server.root_dir / "flag.txt").unlink(missing_ok=True)
+    (lab_server.root_dir / "retry_cell.ipynb").write_text(notebook_json([
+        "%load_ext bgtasks_ext",
+        "%%bgtask read the flag\nflag = open('flag.txt').read().strip()\nflag",
+    ]))
+    page = lab_page
+    panel = open_panel(page)
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('docmanager:open', {path: 'retry_cell.ipynb'})"
+    )
+    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=20_000)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
+        1, timeout=30_000
+    )
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    show_tab(panel, "failed")
+    old_row = panel.locator('.jp-BgTasks-row[aria-label="read the flag"]')
+    expect(old_row).to_have_attribute("data-state", "failed", timeout=30_000)
+    old_id = old_row.get_attribute("data-task-id")
+    assert old_id
+    old = lab_server.api("GET", f"{API}tasks/{old_id}")
+    assert (old["kind"], old["error"]["type"]) == ("code", "FileNotFoundError"), old
+    # (the cell has run to its end: its widget shows the failure too)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
+        1, timeout=30_000
+    )
+    expect(page.locator(".jp-Notebook .jp-OutputArea").filter(
+        has_text="read the flag").first).to_contain_text("failed", timeout=15_000)
+    # And, since then, the file is there and the cell's kernel is gone
+    (lab_server.root_dir / "flag.txt").write_text("green\n")
+    lab_server.api("DELETE", f"api/kernels/{old['origin']['kernel_id']}")
+
+    # When Retry is clicked on its row
+    old_row.get_by_role("button", name="Retry").click()
+
+    # Then a new task of the same name runs the stored cell to Finished, with no kernel
+    # (a small cell on a warm worker may be done before its Pending row could be seen)
+    expect(panel.locator('.jp-BgTasks-list[data-tab="pending"]')).to_be_visible()
+    new_id = _retry_of(lab_server, old_id)
+    new = wait_state(lab_server, new_id, {"finished", "failed", "cancelled"})
+    assert new["state"] == "finished", new
+    assert new["kind"] == "code" and new["origin"]["retry_of"] == old_id, new
+    assert new["result_preview"]["value"] == "green", new
+    show_tab(panel, "finished")
+    expect(row(panel, new_id)).to_have_attribute("data-state", "finished", timeout=10_000)
+    screenshot(page, "panel_retry_bgtask_cell")
+    # And the failed run is still there, as it was
+    show_tab(panel, "failed")
+    expect(row(panel, old_id)).to_have_attribute("data-state", "failed")
     assert page_errors == []
