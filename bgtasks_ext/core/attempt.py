@@ -25,7 +25,7 @@ import os
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Callable
 
-from . import output
+from . import output, tqdm_bridge
 from .context import TaskContext, bind
 from .errors import TaskCancelled
 from .models import TaskError
@@ -54,6 +54,7 @@ def run_attempt(
     (but for what Python cannot catch). A pickled result above ``max_result_bytes``
     fails the attempt (reason ``result_too_large``) where it ran: it never travels."""
     output.install()  # again each time: a test runner or a kernel may swap sys.stdout
+    tqdm_bridge.install()  # once per process: tqdm bars in tasks report progress
     prev = bind(ctx)
     try:
         try:
@@ -111,9 +112,10 @@ def _mib(size: int) -> str:
 
 
 def _flush(ctx: TaskContext) -> None:
-    """Send the last progress; a cancel that arrives meanwhile changes nothing now."""
+    """Send the last progress (and a bar's last frame); a cancel that arrives meanwhile
+    changes nothing now."""
     try:
-        ctx.flush()
+        ctx.finish()
     except TaskCancelled:
         pass
 

@@ -1,30 +1,57 @@
 """The context API a task's code uses: ``progress``, ``track``, ``cancelled``.
 
-Each running task has a :class:`TaskContext` bound to the thread that runs it. The
-module functions find it through a thread-local and are no-ops outside a task, so
-the same code runs unchanged in the foreground.
+Each running task has a :class:`TaskContext` bound where its code runs (a context variable:
+the thread that runs the task, and the coroutines that thread runs). The module functions
+find it there and are no-ops outside a task, so the same code runs unchanged in the
+foreground.
 
-``progress()`` is called in tight loops, so it only records the latest values and
-checks the cancel flag; the values cross to the engine (or out of a worker process)
-at most every :data:`FLUSH_INTERVAL` seconds, and once more when the task ends.
+``progress()`` and ``track()`` wrap hot loops, so they must cost less per call than tqdm
+does per iteration (SPEC §8; ``benchmarks/bench_progress.py``). Neither reads the clock or
+the cancel flags on every call:
+
+- ``progress()`` stores the values and tests one flag, ``_poll``. One pacer thread per
+  process (tqdm's monitor thread, in spirit) raises it for every bound context every
+  :data:`CHECK_INTERVAL`, and :meth:`TaskContext.request_cancel` raises it at once; the next
+  call then checks for a cancel request and, at most every :data:`FLUSH_INTERVAL`, sends
+  the latest values to the sink.
+- ``track()`` iterates in C (``itertools``) in chunks and checks between two chunks, sizing
+  the next chunk from the measured rate so that a check comes about every
+  :data:`CHECK_INTERVAL` (tqdm's adaptive ``miniters``). Its count stays exact, also when
+  the loop stops early.
+
+A cancel is therefore seen within about :data:`CHECK_INTERVAL` of a loop's wall time, and
+the values cross to the engine (or out of a worker process) at most every
+:data:`FLUSH_INTERVAL`, and once more when the task ends (:meth:`TaskContext.finish`), so
+the final values are exact. What the task writes goes through :class:`.termlines.TermLines`,
+so a line redrawn with ``\\r`` (a progress bar) keeps only its last frame in the log.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from contextvars import ContextVar
+from itertools import chain, count, islice
+from operator import itemgetter
 from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, TypeVar
 
 from .errors import TaskCancelled
 from .models import finite
+from .termlines import TermLines
 
 T = TypeVar("T")
 
 FLUSH_INTERVAL = 0.05
 """Seconds between two progress reports of one task: 20 a second is smooth for a
 progress bar and cheap to send."""
+CHECK_INTERVAL = FLUSH_INTERVAL / 2
+"""Seconds between two checks (cancel requested? progress due?) of a busy loop: a cancel is
+seen this late at most, and a report is sent at most this much after it is due."""
+MAX_CHUNK = 1 << 20
+"""Most items ``track()`` takes between two checks (reached only when the clock stands still)."""
 
 _UNSET: Any = object()
+_first = itemgetter(0)
 
 
 class ProgressSink(Protocol):
@@ -49,9 +76,12 @@ class TaskContext:
         "_current",
         "_total",
         "_message",
-        "_dirty",
+        "_sent",
+        "_poll",
         "_next_flush",
         "_clock",
+        "_lines",
+        "__weakref__",
     )
 
     def __init__(
@@ -74,44 +104,49 @@ class TaskContext:
         self._cancelled = False
         self._cancel_event = cancel_event
         """Optional: an Event another component sets (a worker's reader thread)."""
-        self._current = 0.0
-        self._total: float | None = None
+        self._current: Any = 0.0
+        self._total: Any = None
         self._message: str | None = None
-        self._dirty = False
+        self._sent: tuple[Any, Any, Any] = (self._current, None, None)
+        """The values last sent (compared by identity: cheap, and safe with any type)."""
+        self._poll = True
+        """Check at the next ``progress()`` call (the first one reports at once)."""
         self._next_flush = 0.0
         self._clock = clock
+        self._lines = TermLines()
 
     # -- what task code calls -------------------------------------------------
     def progress(self, current: float, total: float | None = _UNSET, message: str | None = None) -> None:
-        """Record progress; raises :class:`TaskCancelled` once cancel was asked for."""
-        if self._cancelled or (self._cancel_event is not None and self._cancel_event.is_set()):
-            raise TaskCancelled()
+        """Record progress; raises :class:`TaskCancelled` once cancel was asked for.
+
+        ``total=None`` means unknown; leaving it out keeps the last one given."""
         self._current = current
         if total is not _UNSET:
             self._total = total
         if message is not None:
             self._message = message
-        self._dirty = True
-        now = self._clock()
-        if now >= self._next_flush:
-            self._next_flush = now + FLUSH_INTERVAL
-            self.flush()
+        if self._poll:
+            self._check()
 
     def track(
         self, iterable: Iterable[T], total: float | None = None, message: str | None = None
     ) -> Iterator[T]:
-        """Yield from ``iterable`` while reporting progress (total from ``len()`` when it can)."""
+        """Iterate over ``iterable`` while reporting progress (total from ``len()`` when it can)."""
         if total is None:
             try:
                 total = float(len(iterable))  # type: ignore[arg-type]
-            except TypeError:
+            except (TypeError, AttributeError):
                 total = None
-        self.progress(0, total, message)
-        n = 0
-        for item in iterable:
-            yield item
-            n += 1
-            self.progress(n)
+        self._current = 0
+        self._total = total
+        if message is not None:
+            self._message = message
+        self._check()
+        # zip pulls an item, then a number: the counter says how many items were taken,
+        # exactly, whenever the loop ends (exhausted, break, or an exception).
+        counter = count()
+        items = map(_first, zip(iterable, counter))
+        return chain.from_iterable(self._chunks(items, counter))
 
     def cancelled(self) -> bool:
         """True once cancel was asked for: a cooperative check that never raises."""
@@ -119,41 +154,152 @@ class TaskContext:
 
     def log(self, text: str) -> None:
         """Append text to the task's log directly (stdout/stderr are captured anyway)."""
-        self._sink.log(text)
+        text = self._lines.feed(text)
+        if text:
+            self._sink.log(text)
 
     # -- what executors call --------------------------------------------------
     def request_cancel(self) -> None:
         self._cancelled = True
         if self._cancel_event is not None:
             self._cancel_event.set()
+        self._poll = True
+
+    def poll(self) -> None:
+        """Make the next ``progress()`` call check (cancel, and a report if one is due)."""
+        self._poll = True
 
     def flush(self) -> None:
-        """Send the latest progress now, if anything changed since the last send.
+        """Send the latest progress now, if it changed since the last send.
 
         Values are cleaned here, once per send rather than on every ``progress()`` call
         (which must stay cheap): a ``current`` that is not a finite number is not sent,
-        a ``total`` that is not one is sent as unknown."""
-        if self._dirty:
-            self._dirty = False
-            current = finite(self._current)
-            if current is None:
-                return
-            total = None if self._total is None else finite(self._total)
-            self._sink.progress(current, total, self._message)
+        a ``total`` that is not one is sent as unknown. A cancel request (a worker's event)
+        seen here makes the next ``progress()`` call raise, even between two pacer ticks."""
+        if self._cancel_event is not None and self._cancel_event.is_set():
+            self._poll = True
+        current, total, message = self._current, self._total, self._message
+        sent = self._sent
+        if current is sent[0] and total is sent[1] and message is sent[2]:
+            return
+        self._sent = (current, total, message)
+        value = finite(current)
+        if value is None:
+            return
+        self._sink.progress(value, None if total is None else finite(total), message)
+
+    def finish(self) -> None:
+        """The task's code has ended: send its last progress, and the line that a carriage
+        return held back (a bar's last frame)."""
+        self.flush()
+        rest = self._lines.end()
+        if rest:
+            self._sink.log(rest)
+
+    # -- inside -----------------------------------------------------------------
+    def _check(self) -> None:
+        # Lowered before the flags are read: a cancel request racing with this check
+        # raises the flag again, so the next call sees it.
+        self._poll = False
+        if self._cancelled or (self._cancel_event is not None and self._cancel_event.is_set()):
+            self._poll = True  # every later call raises too
+            raise TaskCancelled()
+        now = self._clock()
+        if now >= self._next_flush:
+            self._next_flush = now + FLUSH_INTERVAL
+            self.flush()
+
+    def _chunks(self, items: Iterator[T], counter: Iterator[int]) -> Iterator[Iterator[T]]:
+        """The chunks ``track()`` chains, checking between two of them.
+
+        ``next(counter)`` also moves the counter on, so ``peeks`` numbers read that way
+        are taken off: the items taken so far are always ``next(counter) - peeks``."""
+        size, done, peeks = 1, 0, 0
+        clock = self._clock
+        started = clock()
+        try:
+            while True:
+                yield islice(items, size)
+                taken = next(counter) - peeks
+                peeks += 1
+                self._current = taken
+                if taken - done < size:  # a short chunk: the iterable is exhausted
+                    self._check()
+                    return
+                done = taken
+                now = clock()
+                elapsed, started = now - started, now
+                if elapsed > 0:
+                    size = max(1, min(size * 4, MAX_CHUNK, int(size * CHECK_INTERVAL / elapsed)))
+                else:
+                    size = min(size * 4, MAX_CHUNK)
+                self._check()
+        finally:
+            # Also when the loop stopped early (break, an exception in its body): what it took.
+            self._current = next(counter) - peeks
 
 
-_local = threading.local()
+class _Pacer:
+    """Raises the ``_poll`` flag of every bound context every :data:`CHECK_INTERVAL`.
+
+    One daemon thread per process, started with the first task bound, asleep (no wake-ups)
+    while no task is bound."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._live: dict[TaskContext, int] = {}
+        """Bound contexts, with how many bindings each has."""
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def add(self, ctx: TaskContext) -> None:
+        with self._lock:
+            self._live[ctx] = self._live.get(ctx, 0) + 1
+            if self._thread is None or not self._thread.is_alive():  # first use, or after a fork
+                self._thread = threading.Thread(target=self._run, name="bgtasks-pacer", daemon=True)
+                self._thread.start()
+            if not self._wake.is_set():
+                self._wake.set()
+
+    def remove(self, ctx: TaskContext) -> None:
+        with self._lock:
+            left = self._live.get(ctx, 0) - 1
+            if left > 0:
+                self._live[ctx] = left
+            else:
+                self._live.pop(ctx, None)
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait()
+            time.sleep(CHECK_INTERVAL)
+            with self._lock:
+                live = list(self._live)
+                if not live:
+                    self._wake.clear()
+            for ctx in live:
+                ctx._poll = True
+
+
+_pacer = _Pacer()
+_var: ContextVar[TaskContext | None] = ContextVar("bgtasks_task", default=None)
+_get = _var.get
 
 
 def current() -> TaskContext | None:
-    """The context of the task running in this thread, if any."""
-    return getattr(_local, "ctx", None)
+    """The context of the task running here (this thread), if any."""
+    return _get()
 
 
 def bind(ctx: TaskContext | None) -> TaskContext | None:
     """Make ``ctx`` this thread's context; returns the previous one to restore."""
-    prev = getattr(_local, "ctx", None)
-    _local.ctx = ctx
+    prev = _get()
+    if prev is not ctx:
+        _var.set(ctx)
+        if prev is not None:
+            _pacer.remove(prev)
+        if ctx is not None:
+            _pacer.add(ctx)
     return prev
 
 
@@ -161,15 +307,23 @@ def progress(current: float, total: float | None = _UNSET, message: str | None =
     """Report progress of the task running in this thread (no-op outside a task).
 
     Cheap: coalesced, safe to call millions of times. Raises :class:`TaskCancelled`
-    once the task was asked to stop."""
-    ctx = getattr(_local, "ctx", None)
+    once the task was asked to stop. ``total=None`` means unknown; leaving it out keeps
+    the last one given."""
+    # TaskContext.progress, inlined: one Python call per call is most of the cost.
+    ctx = _get()
     if ctx is not None:
-        ctx.progress(current, total, message)
+        ctx._current = current
+        if total is not _UNSET:
+            ctx._total = total
+        if message is not None:
+            ctx._message = message
+        if ctx._poll:
+            ctx._check()
 
 
 def track(iterable: Iterable[T], total: float | None = None, message: str | None = None) -> Iterator[T]:
     """Like ``tqdm``: iterate while reporting progress. Plain iteration outside a task."""
-    ctx = getattr(_local, "ctx", None)
+    ctx = _get()
     if ctx is None:
         return iter(iterable)
     return ctx.track(iterable, total, message)
@@ -177,5 +331,5 @@ def track(iterable: Iterable[T], total: float | None = None, message: str | None
 
 def cancelled() -> bool:
     """True when the task running in this thread was asked to stop (False outside a task)."""
-    ctx = getattr(_local, "ctx", None)
+    ctx = _get()
     return ctx is not None and ctx.cancelled()

@@ -50,8 +50,9 @@ def test_progress_is_coalesced_to_one_report_per_interval() -> None:
             progress(i, total=100_000)
         # Then only the first crossed to the sink
         assert sink.progress_calls == [(0, 100_000, None)]
-        # When time moves past the interval
+        # When time moves past the interval, and the pacer's next tick asks for a check
         clock.now += FLUSH_INTERVAL
+        ctx.poll()
         progress(5, message="later")
         # Then the latest value goes out, and flush() sends what is left
         assert sink.progress_calls[-1] == (5, 100_000, "later")
