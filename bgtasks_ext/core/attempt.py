@@ -32,6 +32,7 @@ from .models import TaskError
 from .ports import Outcome, OutcomeStatus
 from .registry import kind_for_ref
 from .results import dump_result, error_from, preview
+from .tracebacks import user_frames
 
 RESULT = "result"
 """``TaskError.reason`` of a task whose return value could not be pickled."""
@@ -131,11 +132,9 @@ def run_kind(ref: str, ctx: TaskContext, cwd: str | None = None) -> Any:
 
 
 def _error(exc: BaseException) -> TaskError:
-    # The traceback starts where the task's code does, not in this runner.
-    tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename == __file__:
-        tb = tb.tb_next
-    exc.__traceback__ = tb
+    # The traceback starts where the task's code does, not in this runner, the kind
+    # registry or the code kind's cell runner (tracebacks.user_frames).
+    exc.__traceback__ = user_frames(exc.__traceback__)
     try:
         return error_from(exc)
     except Exception as err:  # noqa: BLE001 - a broken __str__ must not lose the failure

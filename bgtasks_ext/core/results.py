@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import math
 import pickle
-import traceback as tb
 from typing import Any
 
 import cloudpickle
 
 from .models import TaskError
+from .tracebacks import format_exception
 
 PREVIEW_LIMIT = 4096
 """Largest JSON text kept as-is in ``result_preview``; anything bigger becomes a repr."""
@@ -61,10 +61,11 @@ def dump_result(value: Any) -> bytes:
 
 
 def error_from(exc: BaseException, reason: str | None = None) -> TaskError:
-    """A :class:`TaskError` with the exception's type, message and formatted traceback."""
+    """A :class:`TaskError` with the exception's type, message and formatted traceback
+    (notebook cells named as the notebook names them: :mod:`.tracebacks`)."""
     return TaskError(
         type=type(exc).__qualname__,
         message=str(exc),
-        traceback="".join(tb.format_exception(type(exc), exc, exc.__traceback__)),
+        traceback=format_exception(exc),
         reason=reason,
     )

@@ -20,6 +20,7 @@ from typing import Any, Callable
 import cloudpickle
 
 from ..kinds.code import CodeJob
+from .celllines import locate
 from .client import Client, TaskDict, connect, get_client
 from .handle import TaskHandle
 
@@ -80,6 +81,7 @@ def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
     the culprit)."""
     client = client or get_client()
     kernel = executor == "kernel"
+    locate(job)  # the notebook's cell names and lines, for its traceback (celllines.py)
     # Pickled here, in the caller's thread: the inputs are frozen as they are now.
     payload = cloudpickle.dumps(KERNEL_PLACEHOLDER if kernel else job)
     fields: dict[str, Any] = dict(
