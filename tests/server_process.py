@@ -35,8 +35,11 @@ class ServerProcess:
     """``jupyter server`` on ``store`` (an SQLite file), started by :meth:`start`."""
 
     def __init__(self, root: Path, store: Path, *, token: str | None = None,
-                 config: dict[str, Any] | None = None, terminals: bool = False) -> None:
+                 config: dict[str, Any] | None = None, terminals: bool = False,
+                 server_config: dict[str, Any] | None = None) -> None:
         self.root = root
+        self.server_config = server_config or {}
+        """More ``ServerApp`` traits (e.g. ``max_body_size``)."""
         self.store = store
         self.token = token or secrets.token_hex(16)
         self.config = config or {}
@@ -75,8 +78,8 @@ class ServerProcess:
         # Only our extension: the others (lab, lsp, terminals) cost start-up time.
         config = {"ServerApp": {"jpserver_extensions": {
             "bgtasks_ext": True, "jupyterlab": False, "jupyter_lsp": False,
-            "jupyter_server_terminals": self.terminals, "notebook_shim": False}},
-            "BgTasks": bgtasks}
+            "jupyter_server_terminals": self.terminals, "notebook_shim": False},
+            **self.server_config}, "BgTasks": bgtasks}
         (self.root / "jupyter_config_dir").mkdir(parents=True, exist_ok=True)
         (self.root / "jupyter_config_dir" / "jupyter_server_config.json").write_text(json.dumps(config))
 

@@ -15,8 +15,12 @@ from __future__ import annotations
 
 import base64
 import builtins
+import http.client
 import json
 import os
+import re
+import select
+import socket
 import threading
 import urllib.error
 import urllib.parse
@@ -112,6 +116,29 @@ class Multipart:
         yield self.tail
 
 
+UPLOAD_RATE_FLOOR = 20e6
+"""Bytes per second an upload is given at least (sent, parsed and stored) before its
+request times out."""
+CONTINUE_WAIT = 5.0
+"""Seconds to wait for ``100 Continue`` before sending the body anyway (RFC 9110 §10.1.1)."""
+_CONTINUE = re.compile(rb"HTTP/1\.[01] 100\b[^\r\n]*\r\n(?:[^\r\n]+\r\n)*\r\n")
+
+
+def _continue(conn: http.client.HTTPConnection) -> bool:
+    """After the headers of an ``Expect: 100-continue`` request: True to send the body
+    (the server said ``100 Continue``, which is consumed, or said nothing in time),
+    False when its final answer came first (left for ``getresponse``)."""
+    sock = conn.sock
+    if sock is None or not select.select([sock], [], [], CONTINUE_WAIT)[0]:
+        return True
+    head = sock.recv(4096, socket.MSG_PEEK)
+    match = _CONTINUE.match(head)
+    if match is None:
+        return not head.startswith(b"HTTP/")
+    sock.recv(match.end())
+    return True
+
+
 def _error_for(status: int, body: bytes) -> ServerError:
     try:
         data = json.loads(body or b"{}")
@@ -185,9 +212,40 @@ class Client:
             result: TaskDict = self._json("POST", "tasks", body)
             return result
         upload = Multipart(json.dumps(body).encode(), payload, on_sent)
-        raw = self.request("POST", "tasks", upload, content_type=upload.content_type)
-        result = json.loads(raw)
+        result = json.loads(self._post_upload("tasks", upload))
         return result
+
+    def _post_upload(self, path: str, upload: Multipart) -> bytes:
+        """POST a multipart body with ``Expect: 100-continue``: the server answers
+        before the body goes (a refusal, say over its ``max_body_size``, arrives as its
+        message instead of a connection reset halfway through the bytes)."""
+        url = urllib.parse.urlsplit(self.url + path)
+        https = url.scheme == "https"
+        conn_type = http.client.HTTPSConnection if https else http.client.HTTPConnection
+        # The reply comes once the server has stored the bytes: allow for that.
+        timeout = self.timeout + len(upload) / UPLOAD_RATE_FLOOR
+        conn = conn_type(url.hostname or "localhost", url.port, timeout=timeout)
+        try:
+            conn.putrequest("POST", url.path, skip_accept_encoding=True)
+            headers = {**self.headers, "Accept": "application/json", "Content-Type": upload.content_type,
+                       "Content-Length": str(len(upload))}
+            if not https:  # peeking at the answer needs a plain socket
+                headers["Expect"] = "100-continue"
+            for name, value in headers.items():
+                conn.putheader(name, value)
+            conn.endheaders()
+            if https or _continue(conn):
+                for chunk in upload:
+                    conn.send(chunk)
+            resp = conn.getresponse()
+            raw = resp.read()
+        except (OSError, http.client.HTTPException) as exc:
+            raise NoServer(f"{self.url} does not answer: {exc}") from None
+        finally:
+            conn.close()
+        if resp.status >= 400:
+            raise _error_for(resp.status, raw)
+        return raw
 
     def get(self, task_id: str) -> TaskDict:
         result: TaskDict = self._json("GET", f"tasks/{task_id}")

@@ -29,6 +29,7 @@ from ..core.states import State
 from ..executors.kernel import KernelExecutor
 from . import openapi
 from .owner import Owners
+from .upload import TaskUpload
 from .requests import (
     parse_create,
     parse_done,
@@ -141,7 +142,40 @@ class BgTasksHandler(APIHandler):
         self.finish(json_dumps(data))
 
 
+class PayloadTooLarge(BgTasksError):
+    status = 413
+
+    def __init__(self, length: int, limit: int) -> None:
+        super().__init__(f"the request is {length} bytes, over this server's limit of {limit} "
+                         "(c.ServerApp.max_body_size)")
+        self.field = "payload"
+
+
+@web.stream_request_body
 class TasksHandler(BgTasksHandler):
+    """``GET`` lists, ``POST`` creates; a ``POST`` body streams into a
+    :class:`~.upload.TaskUpload` as it arrives (a payload may be hundreds of MB)."""
+
+    upload: TaskUpload | None = None
+
+    async def prepare(self) -> None:  # type: ignore[override]
+        await super().prepare()
+        if self.request.method == "POST":
+            self._check_length()
+            self.upload = TaskUpload(self.request.headers.get("Content-Type", ""))
+
+    def _check_length(self) -> None:
+        """Refuse a body over the server's ``max_body_size`` before it is read, with a
+        message (tornado itself would answer a bare 400 and drop the connection)."""
+        limit = getattr(self.serverapp, "max_body_size", None)
+        length = self.request.headers.get("Content-Length", "")
+        if limit and length.isdigit() and int(length) > limit:
+            raise PayloadTooLarge(int(length), int(limit))
+
+    def data_received(self, chunk: bytes) -> None:
+        if self.upload is not None:
+            self.upload.feed(chunk)
+
     @authorized
     async def get(self) -> None:
         flt, limit, cursor = parse_list_query(self.get_query_argument)
@@ -150,7 +184,9 @@ class TasksHandler(BgTasksHandler):
 
     @authorized
     async def post(self) -> None:
-        spec = parse_create(self.request.body, owner=self.owner)
+        assert self.upload is not None, "prepare() makes it for every POST"
+        body, payload = await self.off_loop(self.upload.finish)
+        spec = parse_create(body, owner=self.owner, payload=payload)
         task, created = await self.engine.acreate(spec)
         self.reply(task.to_json(), 201 if created else 200)
 

@@ -25,7 +25,7 @@ from tornado.websocket import WebSocketHandler
 from .._version import __version__
 from ..core.constants import PICKLE_TYPE
 from ..store.codec import MAX_LIMIT
-from . import replies, requests
+from . import replies, requests, upload
 
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options")
 _FRAMEWORK = frozenset({getattr(RequestHandler, m) for m in METHODS} | {APIHandler.options})
@@ -87,6 +87,8 @@ class Op:
     body: str | None = None
     """The :mod:`.requests` and :mod:`.replies` model of a JSON request body."""
     description: str = ""
+    more_bodies: Mapping[str, Any] | None = None
+    """Other content types the body may come as (beside JSON)."""
     needs_engine: bool = True
     """Answers 503 while the engine is not running (server starting or stopping)."""
 
@@ -121,7 +123,10 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         description="`kind` must be one of `GET kinds` and `params` must fit its schema; "
         "`run_on` (ISO 8601, or seconds since 1970) delays the start. The `code` kind needs "
         "a `payload`, except on the `kernel` executor, which needs `origin.kernel_id` (that "
-        "kernel claims and runs the task) and allows no `retries`.",
+        "kernel claims and runs the task) and allows no `retries`. A payload may travel raw: "
+        "send `multipart/form-data` with the JSON as the `spec` part and the bytes as the "
+        "`payload` part (no base64; how kernels send their inputs).",
+        more_bodies=upload.describe(),
     ),
     ("/tasks/{task_id}", "get"): Op("Get one task", {"200": _json("The task.", "Task"),
                                                       **_errors(404)}),
@@ -285,7 +290,8 @@ def _operation(template: str, method: str, handler: type[RequestHandler]) -> dic
         out["parameters"] = list(op.query)
     if op.body:
         out["requestBody"] = {"required": True,
-                              "content": {"application/json": {"schema": _schema(op.body)}}}
+                              "content": {"application/json": {"schema": _schema(op.body)},
+                                          **(op.more_bodies or {})}}
     if issubclass(handler, WebSocketHandler):
         # OpenAPI has no websockets: describe the upgrade and point at the message schema.
         # The handler may carry a JSON Schema (or pydantic model) of its messages;

@@ -132,9 +132,14 @@ def _parse(model: type[M], body: bytes | str) -> M:
         raise _first_error(exc) from None
 
 
-def parse_create(body: bytes | str, owner: str) -> TaskSpec:
-    """The spec of a ``POST tasks`` body (raw JSON), or :class:`InvalidInput` naming the field."""
+def parse_create(body: bytes | str, owner: str, payload: bytes | bytearray | None = None) -> TaskSpec:
+    """The spec of a ``POST tasks`` body (raw JSON), or :class:`InvalidInput` naming the
+    field. ``payload``: raw bytes sent beside the JSON (a multipart body's ``payload``)."""
     req = _parse(CreateTask, body)
+    if payload is not None:
+        if req.payload is not None:
+            raise InvalidInput("payload", "is sent twice: as base64 in the spec and as a part")
+        req.payload = payload  # type: ignore[assignment]  # raw bytes, as base64 decodes to
     run_on: float | None
     if isinstance(req.run_on, datetime):
         when = req.run_on if req.run_on.tzinfo else req.run_on.replace(tzinfo=timezone.utc)

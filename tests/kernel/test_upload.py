@@ -133,3 +133,24 @@ def test_cancel_while_sending_cancels_the_task_once_created(kernel: Kernel) -> N
     kernel.execute_ok("%%bgtask slow\nimport time\ntime.sleep(60)\nn = len(blob)")
     kernel.execute_ok("h = _\nh.cancel()")
     assert kernel.eval("h.wait(60) and h.state") == "cancelled"
+
+
+def test_a_payload_over_the_servers_body_limit_is_refused_with_a_message(tmp_path: Any) -> None:
+    with ServerProcess(tmp_path, tmp_path / "tasks.sqlite",
+                       server_config={"max_body_size": 2 << 20}) as server:
+        # Over curl-like clients: a 413 naming payload, before the body is read
+        resp = requests.post(server.api + "tasks", headers=server.headers, timeout=30, files={
+            "spec": (None, json.dumps({"kind": "code"})), "payload": ("p", b"x" * (3 << 20))})
+        assert resp.status_code == 413 and resp.json()["field"] == "payload"
+        assert "max_body_size" in resp.json()["message"]
+        # From a kernel's client: the same message, not "no server"
+        client = connect(server.url, server.token)
+        try:
+            with pytest.raises(ServerError) as info:
+                client.create(kind="code", payload=b"x" * (8 << 20), python=sys.executable)
+            assert info.value.status == 413 and info.value.field == "payload"
+            assert "max_body_size" in str(info.value)
+            # And the server still works
+            assert client.list(limit=1)["tasks"] == []
+        finally:
+            client.close()
