@@ -9,6 +9,7 @@ traceback, since the traceback would be of this module, not of the user's code.
 
 from __future__ import annotations
 
+import argparse
 import re
 import sys
 from typing import Any
@@ -16,7 +17,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
 from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import MagicHelpFormatter, argument, magic_arguments, parse_argstring
 from IPython.display import display
 
 from ..core.errors import BgTasksError
@@ -31,6 +32,31 @@ VALUE_OPTIONS = ("--key", "--in", "--out", "--executor", "--scope", "--timeout",
                  "--every", "--cron")
 FLAG_OPTIONS = ("--no-widget", "--help", "-h")
 _OPTION = re.compile(r"""\s*(--?[A-Za-z][\w-]*)(?:(=|\s+)("[^"]*"|'[^']*'|\S+))?""")
+
+
+class _HelpFormatter(MagicHelpFormatter):
+    """IPython's help layout as plain text: IPython's own opens with an RST ``::`` block,
+    wraps placeholders in ``<>`` for RST, and derives the usage from the arguments, which
+    cannot say where ``%bgtask``'s expression goes (it is peeled off before argparse)."""
+
+    def add_usage(self, usage: Any, actions: Any, groups: Any, prefix: Any = None) -> None:
+        super().add_usage(usage, actions, groups, "")
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        return argparse.HelpFormatter._format_action_invocation(self, action)
+
+
+def _usage(*forms: str) -> Any:
+    """Give a magic ``forms`` as the usage lines of its help (``--help`` and ``%magic?``):
+    applied above ``@magic_arguments()``, once its parser exists."""
+    def apply(func: Any) -> Any:
+        parser = func.parser
+        parser.formatter_class = _HelpFormatter
+        text = "Usage:\n" + "".join(f"  {form}\n" for form in forms)
+        parser.usage = text.replace("%", "%%")  # argparse %-formats the usage
+        func.__doc__ = parser.format_help()
+        return func
+    return apply
 
 
 def _names(text: str | None) -> list[str] | None:
@@ -114,9 +140,10 @@ class BgTaskMagics(Magics):
         assert self.shell is not None, "the magics are registered on a shell"
         return self.shell
 
+    @_usage("%%bgtask [NAME] [options]", "%bgtask [options] EXPR")
     @magic_arguments()
-    @argument("name", nargs="*", help="The task's name, one or more words (default: the "
-              "cell's first line).")
+    @argument("name", nargs="*", metavar="NAME", help="The task's name, one or more words "
+              "(default: the cell's first line; the line magic's is its expression).")
     @argument("--key", help="Singleton key: while a live task has this key, return it instead.")
     @argument("--in", dest="inputs", metavar="A,B",
               help="Send only these variables (default: every name the cell reads).")
@@ -135,11 +162,11 @@ class BgTaskMagics(Magics):
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_cell_magic
     def bgtask(self, line: str, cell: str | None = None) -> None:
-        """Run the cell in the background and return at once, showing its widget.
+        """Run code in the background and return at once, showing the task's widget.
 
-        %%bgtask [NAME] [options]   the cell below; its inputs are sent, its outputs
-                                    set here when it finishes
-        %bgtask [options] EXPR      one expression (usually a call)
+        %%bgtask runs the cell below it: the variables it reads are sent along, the
+        ones it assigns are set here when it finishes (between cells). %bgtask runs
+        one expression, usually a call, and returns its handle: h = %bgtask f(x).
 
         Either way ``_`` becomes the task's handle (``_.wait()``, ``_.result()``).
         """
@@ -208,9 +235,11 @@ class BgTaskMagics(Magics):
             setter.show(handle.widget)
         return handle
 
+    @_usage("%bgtasks [--all]", "%bgtasks attach ID")
     @magic_arguments()
-    @argument("action", nargs="?", choices=("attach",), help="attach: show one task's widget.")
-    @argument("id", nargs="?", help="The task id (for attach).")
+    @argument("action", nargs="?", choices=("attach",), metavar="attach",
+              help="Show one task's widget.")
+    @argument("id", nargs="?", metavar="ID", help="The task id (for attach).")
     @argument("--all", action="store_true", help="Every task, not only this kernel's.")
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_magic

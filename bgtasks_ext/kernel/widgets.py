@@ -11,6 +11,7 @@ interleaving one render.
 from __future__ import annotations
 
 import html
+import math
 import threading
 import time
 import weakref
@@ -53,12 +54,40 @@ def _duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
+def human_number(value: float) -> str:
+    """A count or amount as people write it: ``60``, ``1,234,567`` (whole numbers, big
+    ones with thousands separators), ``10.3``, ``0.00123`` (3 significant digits), and
+    ``1,235`` for a big fraction (its unit is enough). Mirrors the panel's ``formatNumber``."""
+    if not math.isfinite(value):
+        return str(value)
+    if value == int(value) or abs(value) >= 100:
+        return f"{round(value):,}"
+    return f"{value:.3g}"
+
+
+def starts(run_on: float, now: float) -> str:
+    """``starts in 45 s``, ``starts in 3 min``, or the local time: ``starts 14:05``
+    (``starts 2026-12-01 09:00`` on another day). Mirrors the panel's ``startsLabel``."""
+    ahead = run_on - now
+    if round(ahead) < 60:
+        return f"starts in {max(1, round(ahead))} s"
+    if round(ahead / 60) < 60:
+        return f"starts in {round(ahead / 60)} min"
+    at = datetime.fromtimestamp(run_on)
+    same_day = at.date() == datetime.fromtimestamp(now).date()
+    return "starts " + at.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+
+
 def timing(task: TaskDict, now: float | None = None) -> str:
-    """``elapsed 0:12 · ETA 0:30`` from the record's start/finish times and fraction."""
+    """``elapsed 0:12 · ETA 0:30`` from the record's start/finish times and fraction;
+    for a task still to start, when it starts (``run_on``) or ``waiting``."""
     now = time.time() if now is None else now
     start = _parse_time(task.get("started_at"))
     if start is None:
-        return "waiting" if task.get("state") == "pending" else ""
+        if task.get("state") != "pending":
+            return ""
+        run_on = _parse_time(task.get("run_on"))
+        return starts(run_on, now) if run_on is not None and run_on > now else "waiting"
     end = _parse_time(task.get("finished_at")) or now
     elapsed = max(0.0, end - start)
     text = f"elapsed {_duration(elapsed)}"
@@ -208,7 +237,8 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         current, total = progress.get("current"), progress.get("total")
         count = ""
         if isinstance(current, (int, float)) and (current or total):
-            count = f"{current:g}" + (f" / {total:g}" if isinstance(total, (int, float)) else "")
+            count = human_number(current) + (
+                f" / {human_number(total)}" if isinstance(total, (int, float)) else "")
         parts = [p for p in (count, progress.get("message") or "") if p]
         return " · ".join(parts)
 

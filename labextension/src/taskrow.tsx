@@ -1,6 +1,7 @@
 /** One task in the panel: what it is, how far it got, and what can be done with it. */
 import * as React from 'react';
 
+import { progressLabel } from './numbers';
 import { elapsed } from './time';
 import { ITask, LIVE_STATES } from './types';
 
@@ -22,9 +23,7 @@ function basename(path: string): string {
 function ProgressBar(props: { task: ITask }): JSX.Element {
   const { progress, state } = props.task;
   const fraction = progress.fraction;
-  const label =
-    progress.message ||
-    (progress.total !== null ? `${progress.current} of ${progress.total}` : '');
+  const label = progressLabel(progress);
   // Finished tasks show a full bar even when they never reported a total.
   const value = state === 'finished' ? 1 : fraction;
   return (

@@ -13,7 +13,32 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
 }
 
-/** `ran 4 s`, `running 12 s`, `queued 3 s` (from the task's times and `now`, in ms). */
+/**
+ * When a task due at `runOn` starts, from `now` (both in ms): `starts in 45 s`,
+ * `starts in 3 min`, or the local time, `starts 14:05` (`starts 2026-12-01 09:00` on
+ * another day). Mirrors `starts` of the kernel widget.
+ */
+export function startsLabel(runOn: number, now: number): string {
+  const ahead = (runOn - now) / 1000;
+  if (Math.round(ahead) < 60) {
+    return `starts in ${Math.max(1, Math.round(ahead))} s`;
+  }
+  if (Math.round(ahead / 60) < 60) {
+    return `starts in ${Math.round(ahead / 60)} min`;
+  }
+  const at = new Date(runOn);
+  const two = (n: number) => String(n).padStart(2, '0');
+  const clock = `${two(at.getHours())}:${two(at.getMinutes())}`;
+  if (at.toDateString() === new Date(now).toDateString()) {
+    return `starts ${clock}`;
+  }
+  return `starts ${at.getFullYear()}-${two(at.getMonth() + 1)}-${two(at.getDate())} ${clock}`;
+}
+
+/**
+ * `ran 4 s`, `running 12 s`, `starts in 3 min` (a `run_on` still ahead), `queued 3 s`
+ * (since it was made, or since its `run_on` passed), from the task's times and `now`, in ms.
+ */
 export function elapsed(task: ITask, now: number = Date.now()): string {
   const at = (iso: string | null) => (iso ? Date.parse(iso) : NaN);
   const started = at(task.started_at);
@@ -25,5 +50,12 @@ export function elapsed(task: ITask, now: number = Date.now()): string {
   if (!isNaN(finished)) {
     return 'never started';
   }
-  return `queued ${formatDuration((now - at(task.created_at)) / 1000)}`;
+  const runOn = at(task.run_on);
+  if (!isNaN(runOn) && runOn > now) {
+    return startsLabel(runOn, now);
+  }
+  const since = isNaN(runOn)
+    ? at(task.created_at)
+    : Math.max(runOn, at(task.created_at));
+  return `queued ${formatDuration((now - since) / 1000)}`;
 }

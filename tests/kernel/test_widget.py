@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
+from datetime import datetime
 from typing import Callable
 
+import pytest
 import requests
 
 from tests.kernel.conftest import Kernel
@@ -144,3 +147,66 @@ table
     # Then a row for it appears without re-running the table's cell
     assert kernel.wait_for(lambda: any("second-task" in str(st.get("value", ""))
                                        for st in kernel.widgets.values()), 5)
+
+
+def _labels(kernel: Kernel) -> list[str]:
+    return [str(st.get("value", "")) for st in kernel.widgets.values()
+            if st.get("_model_name") == "LabelModel"]
+
+
+def test_progress_numbers_read_as_people_write_them(kernel: Kernel) -> None:
+    # Given a task reporting fractional progress (sleep: seconds slept of 60)
+    kernel.execute_ok("""
+from bgtasks_ext import attach
+from bgtasks_ext.kernel.client import get_client
+_t = get_client().create(kind="sleep", params={"seconds": 60}, executor="thread")
+h = attach(_t["id"])
+h
+""")
+    # When its progress arrives on the widget
+    count = re.compile(r"^([0-9.]+) / 60$")
+    assert kernel.wait_for(lambda: any(count.match(v) and float(count.match(v)[1]) > 0  # type: ignore[index]
+                                       for v in _labels(kernel)), 15), _labels(kernel)
+    kernel.execute_ok("h.cancel()")
+    # Then the count shows at most 3 significant digits, the total without decimals
+    shown = next(m[1] for v in _labels(kernel) if (m := count.match(v)))
+    assert len(shown.replace(".", "").lstrip("0")) <= 3, shown
+
+
+def test_big_counts_have_thousands_separators(kernel: Kernel) -> None:
+    # Given a task that reports a count of rows
+    kernel.execute_ok("""
+from bgtasks_ext import submit
+def rows():
+    import time
+    from bgtasks_ext import progress
+    progress(1234567, total=5000000, message="rows")
+    time.sleep(30)
+h = submit(rows, executor="process")
+h
+""")
+    # Then the widget shows the counts as people write them
+    assert kernel.wait_for(lambda: "1,234,567 / 5,000,000 · rows" in _labels(kernel), 20), _labels(kernel)
+    kernel.execute_ok("h.cancel()")
+
+
+@pytest.mark.parametrize("ahead", [180.0, 3 * 3600.0])
+def test_a_delayed_task_says_when_it_starts(kernel: Kernel, rest: Callable[..., requests.Response],
+                                            ahead: float) -> None:
+    # Given a task set to start later
+    run_on = time.time() + ahead
+    task = rest("POST", "tasks", json={"kind": "sleep", "params": {"seconds": 1},
+                                       "executor": "thread", "run_on": run_on}).json()
+    # When its widget is shown
+    kernel.execute_ok(f"from bgtasks_ext import attach\nh = attach({task['id']!r})\nh")
+    # Then it says when it starts: in minutes when soon, else the local time of day
+    if ahead < 3600:
+        expected = "starts in 3 min"
+    else:
+        at = datetime.fromtimestamp(run_on)
+        same_day = at.date() == datetime.now().date()
+        expected = "starts " + at.strftime("%H:%M" if same_day else "%Y-%m-%d %H:%M")
+    try:
+        assert kernel.wait_for(lambda: expected in _labels(kernel), 10), _labels(kernel)
+    finally:
+        rest("POST", f"tasks/{task['id']}/cancel")
