@@ -125,7 +125,8 @@ async def test_a_kernel_task_waits_for_its_kernel_then_runs_as_it_reports(
     # kernel's credentials (what a kernel started by this server has in BGTASKS_TOKEN)
     task = await kernel_task(jp_fetch)
     auth = {"headers": {"Authorization": f"bgtasks {bgtasks_app.web_app.settings['bgtasks_kernel_secret']}"}}
-    assert (task["executor"], task["origin"], task["state"]) == ("kernel", KERNEL, "pending")
+    assert (task["executor"], task["origin"], task["state"]) == (
+        "kernel", {**KERNEL, "retry_of": None}, "pending")
     # Then nothing runs it: it waits for its kernel
     await asyncio.sleep(0.3)
     assert (await call(jp_fetch, "tasks", task["id"]))[1]["state"] == "pending"
