@@ -7,9 +7,12 @@ runs the task) is tied to that task:
 - each time the bar refreshes (tqdm does so at most every ``mininterval``, 0.1 s by default)
   it reports ``n``/``total``/``desc`` as the task's progress. With several open bars (nested
   loops) the outermost one (the lowest position, as tqdm lays them out) gives the numbers and
-  its ``desc`` and postfix the message; inner bars add ``"desc n/total"`` to the message;
-- the same call checks for a cancel request, so a tqdm loop raises ``TaskCancelled`` like
-  ``track()`` does (tqdm's own ``finally`` closes the bar on the way out);
+  its ``desc`` and postfix the message; inner bars add ``"desc n/total"`` to the message.
+  A bar updated from threads the task started (a pool's workers) reports too, while the
+  task runs;
+- in the task's thread, the same call checks for a cancel request, so a tqdm loop raises
+  ``TaskCancelled`` like ``track()`` does (tqdm's own ``finally`` closes the bar on the way
+  out);
 - a text bar draws nothing while it runs (a log cannot redraw a line, and nested bars move
   the cursor up) and writes its last frame once, as a line, when it closes (``leave=True``,
   tqdm's default): the log holds one frame per bar. Bars that draw elsewhere (tqdm.notebook's
@@ -126,8 +129,10 @@ def _wrap(cls: Any) -> None:
         ctx: TaskContext | None = self._bgtasks_ctx
         if ctx is None or self.disable:
             return orig_refresh(self, *args, **kwargs)
-        if context.current() is ctx:  # not tqdm's monitor thread, not another task
+        if context.current() is ctx:
             _report(self, ctx, raising=True)
+        elif ctx.bound():  # a thread the task started, tqdm's monitor: report, never raise there
+            _report(self, ctx, raising=False)
         if self._bgtasks_quiet:
             return True
         return orig_refresh(self, *args, **kwargs)
@@ -137,7 +142,7 @@ def _wrap(cls: Any) -> None:
         ctx: TaskContext | None = self._bgtasks_ctx
         if ctx is None or getattr(self, "disable", True):
             return orig_close(self)
-        if context.current() is ctx:  # not a __del__ run elsewhere, later
+        if ctx.bound():  # not a __del__ run after the task ended
             _report(self, ctx, raising=False, closing=True)
         if not self._bgtasks_quiet:
             return orig_close(self)

@@ -217,3 +217,42 @@ def test_print_routing_still_sends_plain_lines_at_once() -> None:
     run_attempt(ctx, job)
     # Then the line reached the log while the task still ran
     assert seen_during == ["live line\n"]
+
+
+def test_a_bar_updated_by_the_tasks_own_threads_reports_while_the_task_waits() -> None:
+    # Given task code whose pool threads update one bar while the task's thread only waits
+    from concurrent.futures import ThreadPoolExecutor
+
+    sink = Recorder()
+    during: list[int] = []
+
+    def job() -> None:
+        with tqdm(total=40, desc="files", mininterval=0) as bar:
+            def work(i: int) -> None:
+                time.sleep(0.02)
+                bar.update(1)
+
+            with ThreadPoolExecutor(4) as pool:
+                list(pool.map(work, range(40)))
+            during.extend(int(c) for c, _, _ in sink.progress_calls)
+
+    # When it runs
+    outcome = run_attempt(TaskContext("t1", sink), job)
+    # Then progress arrived from the pool's updates before the bar closed, and ended exact
+    assert outcome.status == OutcomeStatus.FINISHED
+    assert any(0 < n < 40 for n in during), during
+    assert sink.progress_calls[-1] == (40, 40, "files")
+
+
+def test_a_bar_kept_after_its_task_ended_reports_nothing_into_it() -> None:
+    # Given a bar a task made and left open, the task over
+    sink = Recorder()
+    kept: list[Any] = []
+    run_attempt(TaskContext("t1", sink), lambda: kept.append(tqdm(total=5, file=io.StringIO())))
+    reports = len(sink.progress_calls)
+    # When it is updated and closed later, outside any task
+    kept[0].update(5)
+    kept[0].refresh()
+    kept[0].close()
+    # Then the ended task got nothing more
+    assert len(sink.progress_calls) == reports
