@@ -102,6 +102,19 @@ export class EventsConnection implements IDisposable {
     this.connect();
   }
 
+  /**
+   * Send a message (JSON) on the websocket, e.g. `follow_log`. False when the socket is
+   * not open: the sender asks again once the status is `live`.
+   */
+  send(message: unknown): boolean {
+    const socket = this._socket;
+    if (!socket || socket.readyState !== 1 /* OPEN */) {
+      return false;
+    }
+    socket.send(JSON.stringify(message));
+    return true;
+  }
+
   dispose(): void {
     if (this.isDisposed) {
       return;

@@ -1,13 +1,12 @@
 /**
  * The panel's dialogs, in JupyterLab's own `showDialog`: the cancel warning, the live
- * log and the error with its traceback.
+ * log (pushed over the events websocket) and the error with its traceback.
  */
 import { Dialog, ReactWidget, showDialog } from '@jupyterlab/apputils';
 import * as React from 'react';
 
-import { errorText } from './errors';
 import type { IBgTasksModel } from './tokens';
-import { ITask, LIVE_STATES } from './types';
+import { ITask } from './types';
 
 /** The SPEC's warning; true when the user confirms. */
 export async function confirmCancel(task: ITask): Promise<boolean> {
@@ -27,70 +26,69 @@ export async function confirmCancel(task: ITask): Promise<boolean> {
   return result.button.accept;
 }
 
-/** Live log of a task: reads `GET log?offset=` until the task has ended. */
-export function LogView(props: {
-  model: IBgTasksModel;
-  taskId: string;
-  interval?: number;
-}): JSX.Element {
+/** How close to the bottom (px) counts as "at the newest line". */
+const AT_BOTTOM = 8;
+
+/**
+ * Live log of a task, pushed over the events websocket (`follow_log`, model.followLog)
+ * until the task's end. It keeps the newest line in view, unless the user scrolled up to
+ * read something: then it stays where it is until they scroll back down.
+ */
+export function LogView(props: { model: IBgTasksModel; taskId: string }): JSX.Element {
   const { model, taskId } = props;
   const [text, setText] = React.useState('');
   const [error, setError] = React.useState<string | null>(null);
   const [done, setDone] = React.useState(false);
+  const [status, setStatus] = React.useState(model.status);
   const pre = React.useRef<HTMLPreElement>(null);
+  const atBottom = React.useRef(true);
 
   React.useEffect(() => {
     let offset = 0;
-    let stopped = false;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const tick = async (): Promise<void> => {
-      // Read the state before the log: a task that has ended has written all of it.
-      const task = model.task(taskId);
-      const ended = !task || !LIVE_STATES.has(task.state);
-      try {
-        let more = true;
-        while (more && !stopped) {
-          const chunk = await model.api.log(taskId, offset);
-          if (chunk.text) {
-            setText(t => t + chunk.text);
-          }
-          more = chunk.next_offset > offset && chunk.text.length > 0;
-          offset = chunk.next_offset;
-          if (!ended) {
-            break;
-          }
-        }
-        setError(null);
-      } catch (e) {
-        setError(errorText(e));
-      }
-      if (ended) {
+    const follow = model.followLog(taskId, 0, update => {
+      if ('error' in update) {
+        setError(update.error);
         setDone(true);
-      } else if (!stopped) {
-        timer = setTimeout(tick, props.interval ?? 1000);
+        return;
       }
-    };
-    void tick();
+      // A start past what we have: the head was trimmed by the server's cap.
+      const trimmed = update.offset > offset;
+      offset = update.next_offset;
+      setText(t => (trimmed ? update.text : t + update.text));
+      if (update.end) {
+        setDone(true);
+      }
+    });
+    const onChange = (): void => setStatus(model.status);
+    model.changed.connect(onChange);
     return () => {
-      stopped = true;
-      clearTimeout(timer);
+      follow.dispose();
+      model.changed.disconnect(onChange);
     };
   }, [taskId]);
 
-  React.useEffect(() => {
+  React.useLayoutEffect(() => {
     const el = pre.current;
-    if (el) {
+    if (el && atBottom.current) {
       el.scrollTop = el.scrollHeight;
     }
   }, [text]);
 
+  const onScroll = (): void => {
+    const el = pre.current;
+    if (el) {
+      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight <= AT_BOTTOM;
+    }
+  };
+
+  const live = status === 'live' ? 'Live…' : 'Reconnecting…';
   return (
     <div className="jp-BgTasks-log">
-      <pre ref={pre} className="jp-BgTasks-logText" data-done={done}>
+      <pre ref={pre} className="jp-BgTasks-logText" data-done={done} onScroll={onScroll}>
         {text || (done ? 'This task printed nothing.' : 'Waiting for output…')}
       </pre>
       <div className="jp-BgTasks-logStatus">
-        {error ? `Could not read the log: ${error}` : done ? 'Task ended.' : 'Live…'}
+        {error ? `Could not follow the log: ${error}` : done ? 'Task ended.' : live}
       </div>
     </div>
   );
@@ -98,11 +96,16 @@ export function LogView(props: {
 
 export function showLog(model: IBgTasksModel, task: ITask): Promise<unknown> {
   const body = ReactWidget.create(<LogView model={model} taskId={task.id} />);
-  return showDialog({
+  // The text fills the dialog and scrolls by itself (style: .jp-BgTasks-logDialog), so
+  // its newest line is never hidden below the dialog body's own fold.
+  body.addClass('jp-BgTasks-logBody');
+  const dialog = new Dialog({
     title: `Log: ${task.name}`,
     body,
     buttons: [Dialog.okButton({ label: 'Close' })]
   });
+  dialog.addClass('jp-BgTasks-logDialog');
+  return dialog.launch();
 }
 
 export function showError(task: ITask): Promise<unknown> {

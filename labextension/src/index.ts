@@ -1,8 +1,11 @@
 /**
  * Entry point of the jupyter-bgtasks JupyterLab extension: it only wires plugins.
  *
- * - `jupyter-bgtasks:model`: the task model (events websocket, REST), notifications.
- * - `jupyter-bgtasks:plugin`: the "Background Tasks" sidebar panel and its commands.
+ * - `jupyter-bgtasks:model`: the task model (events websocket, REST).
+ * - `jupyter-bgtasks:plugin`: the "Background Tasks" sidebar panel and its commands; its
+ *   settings (schema/plugin.json) hold `notifications`.
+ * - `jupyter-bgtasks:notifications`: a notification when a task of this user's ends
+ *   (launched from the panel, or from a notebook open here), as the setting says.
  * - `jupyter-bgtasks:indicator`: the running-task count in the status bar (JupyterLab), or
  *   in the top area where there is no status bar (Notebook 7).
  */
@@ -13,12 +16,15 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { launchedFrom, notifyMode, openOrigins } from './endings';
 
 import { tasksIcon } from './icons';
 import { RunningIndicator } from './indicator';
 import { TasksModel } from './model';
-import { notifyEndings } from './notify';
+import { EndNotifier } from './notify';
 import { contentsPath } from './paths';
 import { TasksPanel } from './panel';
 import { TasksApi } from './request';
@@ -42,9 +48,46 @@ const modelPlugin: JupyterFrontEndPlugin<IBgTasksModel> = {
       storage: window.localStorage,
       standby: 'when-hidden'
     });
-    notifyEndings(model, () => openPanel(app));
     model.start();
     return model;
+  }
+};
+
+const notificationsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-bgtasks:notifications',
+  description:
+    'A notification when a task of this user ends: launched from the panel, or from a ' +
+    'notebook open in this JupyterLab (setting `notifications` of jupyter-bgtasks:plugin).',
+  autoStart: true,
+  requires: [IBgTasksModel],
+  optional: [ISettingRegistry],
+  activate: (
+    app: JupyterFrontEnd,
+    model: IBgTasksModel,
+    registry: ISettingRegistry | null
+  ): void => {
+    const serverRoot = PageConfig.getOption('serverRoot');
+    const notifier = new EndNotifier(model, {
+      openPanel: () => openPanel(app),
+      isLocal: task => launchedFrom(task, openOrigins(app), serverRoot),
+      mode: registry ? null : 'all'
+    });
+    if (!registry) {
+      return;
+    }
+    registry.load(PLUGIN_ID).then(
+      settings => {
+        const read = (): void => {
+          notifier.mode = notifyMode(settings.get('notifications').composite);
+        };
+        read();
+        settings.changed.connect(read);
+      },
+      error => {
+        console.warn('jupyter-bgtasks: settings not loaded; every end is notified', error);
+        notifier.mode = 'all';
+      }
+    );
   }
 };
 
@@ -132,4 +175,4 @@ const indicatorPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [modelPlugin, panelPlugin, indicatorPlugin];
+export default [modelPlugin, notificationsPlugin, panelPlugin, indicatorPlugin];

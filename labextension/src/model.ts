@@ -10,6 +10,7 @@ import { ISignal, Signal } from '@lumino/signaling';
 
 import { ConnectionStatus, EventsConnection } from './connection';
 import { errorText } from './errors';
+import { LogFollows, LogListener } from './logs';
 import type { ITasksApi } from './request';
 import { IMergeResult, TaskStore } from './store';
 import type { IBgTasksModel } from './tokens';
@@ -48,6 +49,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       clock: options.clock,
       standby: options.standby
     });
+    this._logs = new LogFollows(message => this._connection.send(message));
     this._connection.statusChanged.connect(this.onStatus, this);
     this._connection.received.connect(this.onMessages, this);
     for (const category of ['pending', ...HISTORY] as Category[]) {
@@ -72,8 +74,18 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     return this._taskEnded;
   }
 
+  /** Any task this page saw live finished, failed or was cancelled. */
+  get ended(): ISignal<this, ITask> {
+    return this._ended;
+  }
+
   get status(): ConnectionStatus {
     return this._connection.status;
+  }
+
+  /** Follow a task's log, pushed over the events websocket (logs.ts). */
+  followLog(id: string, offset: number, listener: LogListener): IDisposable {
+    return this._logs.follow(id, offset, listener);
   }
 
   get isDisposed(): boolean {
@@ -176,6 +188,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     this._statusChanged.emit(status);
     this._changed.emit();
     if (status === 'live') {
+      this._logs.resume();
       // History may have grown while nobody was listening.
       for (const category of HISTORY) {
         if (!this.tab(category).loading) {
@@ -193,6 +206,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       console.warn('jupyter-bgtasks: unreadable event frame', error);
       return;
     }
+    this._logs.handle(messages);
     this.merge(result);
   }
 
@@ -248,6 +262,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       if (this._mine.has(task.id)) {
         this._taskEnded.emit(task);
       }
+      this._ended.emit(task);
     }
     if (result.changed) {
       this._changed.emit();
@@ -287,6 +302,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
 
   private _store = new TaskStore();
   private _connection: EventsConnection;
+  private _logs: LogFollows;
   private _tabs = new Map<Category, IBgTasksModel.ITabState>();
   private _cursors = new Map<Category, string | null>();
   private _mine: Set<string>;
@@ -296,4 +312,5 @@ export class TasksModel implements IBgTasksModel, IDisposable {
   private _changed = new Signal<this, void>(this);
   private _statusChanged = new Signal<this, ConnectionStatus>(this);
   private _taskEnded = new Signal<this, ITask>(this);
+  private _ended = new Signal<this, ITask>(this);
 }

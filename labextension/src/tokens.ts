@@ -2,7 +2,10 @@
 import { Token } from '@lumino/coreutils';
 import type { ISignal } from '@lumino/signaling';
 
+import type { IDisposable } from '@lumino/disposable';
+
 import type { ConnectionStatus } from './connection';
+import type { LogListener } from './logs';
 import type { ITasksApi } from './request';
 import type { Category, ICreateTask, ITask } from './types';
 
@@ -26,6 +29,18 @@ export interface IBgTasksModel {
 
   /** A task launched from this browser finished, failed or was cancelled. */
   readonly taskEnded: ISignal<IBgTasksModel, ITask>;
+
+  /** Any task this page saw live finished, failed or was cancelled. */
+  readonly ended: ISignal<IBgTasksModel, ITask>;
+
+  /** Whether the task was launched from this browser's panel. */
+  isMine(id: string): boolean;
+
+  /**
+   * Follow a task's log from `offset`: the server pushes its text over the events
+   * websocket as it grows, until the task's end (`end`) or `dispose()`.
+   */
+  followLog(id: string, offset: number, listener: LogListener): IDisposable;
 
   /** How changes are heard now: over the websocket, or by polling while it is down. */
   readonly status: ConnectionStatus;

@@ -155,5 +155,27 @@ export interface ITaskMessage {
   task: ITask;
 }
 
-/** Any events message; a frame holds one, or a JSON array of them in order. */
+/** Events websocket: text of a log the client follows (`follow_log`), `offset` to `next_offset`. */
+export interface ILogMessage {
+  type: 'log';
+  id: string;
+  offset: number;
+  next_offset: number;
+  text: string;
+  /** The task has ended and all its log was sent: the follow is over. */
+  end: boolean;
+}
+
+/** Events websocket: a client message the server could not take (`id`: about that task). */
+export interface IErrorMessage {
+  type: 'error';
+  field: string;
+  message: string;
+  id?: string;
+}
+
+/**
+ * A message of the task list; a frame holds one, or a JSON array of messages in order.
+ * Frames also carry `ILogMessage`/`IErrorMessage` for logs a client follows (logs.ts).
+ */
 export type EventMessage = ISnapshotMessage | ITaskMessage;
