@@ -99,9 +99,10 @@ def timing(task: TaskDict, now: float | None = None) -> str:
 
 def log_html(text: str) -> str:
     """The log box. ``column-reverse`` anchors its scroll at the bottom, so the newest
-    line shows as text arrives (as in a terminal), without any script."""
+    line shows as text arrives (as in a terminal), without any script; ``flex:none``
+    keeps the text from being shrunk to the box (front ends style ``pre`` blocks)."""
     return ("<div class='bgtasks-log' style='max-height:15em;overflow:auto;display:flex;"
-            "flex-direction:column-reverse'><pre style='margin:0'>"
+            "flex-direction:column-reverse'><pre style='margin:0;flex:none'>"
             f"{html.escape(text)}</pre></div>")
 
 
