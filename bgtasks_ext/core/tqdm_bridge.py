@@ -15,15 +15,18 @@ runs the task) is tied to that task:
   out);
 - a text bar draws nothing while it runs (a log cannot redraw a line, and nested bars move
   the cursor up) and writes its last frame once, as a line, when it closes (``leave=True``,
-  tqdm's default): the log holds one frame per bar. Bars that draw elsewhere (tqdm.notebook's
-  widget, rich) draw as usual and report progress all the same.
+  tqdm's default): the log holds one frame per bar. A ``tqdm.notebook`` bar (what
+  ``tqdm.auto`` gives in a kernel: a task of the ``kernel`` executor) is not displayed, since
+  from a task's thread it would land in whatever cell runs at the moment; the task's own
+  widget shows its progress, and its last frame goes to the log as text. Bars that draw
+  elsewhere (rich, a GUI) draw as usual and report progress all the same.
 
 A bar made with ``disable=True`` (or ``disable=None`` where the output is not a terminal,
 as in a task) does nothing at all, so it reports nothing either.
 
 :func:`install` runs once per process where tasks run (``run_attempt`` calls it) and never
-imports tqdm: the class is patched at once if tqdm is already imported, else by an import
-hook when something imports ``tqdm.std``. Bars made outside a task (a kernel's foreground)
+imports tqdm: the classes are patched at once if tqdm is already imported, else by an import
+hook when something imports ``tqdm.std`` (``tqdm.notebook``). Bars made outside a task (a kernel's foreground)
 keep tqdm's behaviour: the patched methods step aside after one attribute lookup.
 """
 
@@ -42,6 +45,8 @@ from .errors import TaskCancelled
 
 MODULE = "tqdm.std"
 """The module whose ``tqdm`` class every tqdm bar (auto, notebook, asyncio...) derives from."""
+NOTEBOOK = "tqdm.notebook"
+"""The module of the widget bar (``tqdm_notebook``), whose ``__init__`` displays it."""
 
 _lock = threading.Lock()
 _installed = False
@@ -57,17 +62,19 @@ def install() -> None:
             return
         # The finder stays: a module imported anew (a reload, sys.modules edited) is patched too.
         sys.meta_path.insert(0, _Finder())
-        module = sys.modules.get(MODULE)
-        if module is not None:
-            _patch(module)
+        for name in (MODULE, NOTEBOOK):
+            module = sys.modules.get(name)
+            if module is not None:
+                _patch(module)
         _installed = True
 
 
 class _Finder(importlib.abc.MetaPathFinder):
-    """Finds ``tqdm.std`` through the other finders and patches it once it is executed."""
+    """Finds ``tqdm.std`` (``tqdm.notebook``) through the other finders and patches it once
+    it is executed."""
 
     def find_spec(self, fullname: str, path: Sequence[str] | None, target: ModuleType | None = None) -> Any:
-        if fullname != MODULE:
+        if fullname != MODULE and fullname != NOTEBOOK:
             return None
         for finder in sys.meta_path:
             find = getattr(finder, "find_spec", None)
@@ -83,7 +90,7 @@ class _Finder(importlib.abc.MetaPathFinder):
 
 
 class _Loader(importlib.abc.Loader):
-    """The real loader of ``tqdm.std``, then :func:`_patch`."""
+    """The real loader of a tqdm module, then :func:`_patch`."""
 
     def __init__(self, inner: Any) -> None:
         self.inner = inner
@@ -100,15 +107,37 @@ class _Loader(importlib.abc.Loader):
 
 
 def _patch(module: ModuleType) -> None:
-    """Wrap ``__init__``, ``refresh``, ``close`` and ``clear`` of ``module.tqdm``. Never
-    raises: a tqdm this does not understand stays as it is, and imports as usual."""
+    """Wrap ``__init__``, ``refresh``, ``close`` and ``clear`` of ``tqdm.std.tqdm``, or
+    ``__init__`` of ``tqdm.notebook.tqdm_notebook``. Never raises: a tqdm this does not
+    understand stays as it is, and imports as usual."""
     try:
-        cls = module.tqdm
+        notebook = module.__name__ == NOTEBOOK
+        cls = module.tqdm_notebook if notebook else module.tqdm
         if cls.__dict__.get("_bgtasks_patched"):
             return
-        _wrap(cls)
+        if notebook:
+            _wrap_notebook(cls)
+        else:
+            _wrap(cls)
     except Exception:  # noqa: BLE001, S110 - an import of tqdm must never fail because of us
         pass
+
+
+def _wrap_notebook(cls: Any) -> None:
+    orig_init = cls.__init__
+
+    @functools.wraps(orig_init)
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        hidden = context.current() is not None
+        if hidden:
+            kwargs["display"] = False  # the task's widget shows it; its last frame goes to the log
+            self._bgtasks_hidden = True
+        orig_init(self, *args, **kwargs)
+        if hidden:
+            self.displayed = True  # nor later, once a ``delay`` has passed
+
+    cls.__init__ = __init__
+    cls._bgtasks_patched = True
 
 
 def _wrap(cls: Any) -> None:
@@ -144,14 +173,14 @@ def _wrap(cls: Any) -> None:
             return orig_close(self)
         if ctx.bound():  # not a __del__ run after the task ended
             _report(self, ctx, raising=False, closing=True)
-        if not self._bgtasks_quiet:
-            return orig_close(self)
-        line = _last_frame(self)
-        self.sp = None  # tqdm's close then does its bookkeeping and draws nothing
-        orig_close(self)
+        quiet = self._bgtasks_quiet
+        line = _last_frame(self) if quiet or self._bgtasks_hidden else None
+        if quiet:
+            self.sp = None  # tqdm's close then does its bookkeeping and draws nothing
+        result = orig_close(self)
         if line:
             _write_line(self, line)
-        return None
+        return result
 
     @functools.wraps(orig_clear)
     def clear(self: Any, *args: Any, **kwargs: Any) -> Any:
@@ -161,6 +190,7 @@ def _wrap(cls: Any) -> None:
 
     cls._bgtasks_ctx = None
     cls._bgtasks_quiet = False
+    cls._bgtasks_hidden = False
     cls.__init__, cls.refresh, cls.close, cls.clear = __init__, refresh, close, clear
     cls._bgtasks_patched = True
 
@@ -213,8 +243,8 @@ def _number(x: Any) -> str:
 def _last_frame(bar: Any) -> str | None:
     """What tqdm's close would draw last (as one line), or None when it would draw nothing."""
     try:
-        if not hasattr(bar, "sp") or bar.last_print_t < bar.start_t + bar.delay:
-            return None  # half made, or never shown (``delay``)
+        if not hasattr(bar, "start_t") or bar.last_print_t < bar.start_t + bar.delay:
+            return None  # half made (start_t is set last), or never shown (``delay``)
         leave = abs(bar.pos) == 0 if bar.leave is None else bar.leave
         if not leave:
             return None

@@ -256,3 +256,24 @@ def test_a_bar_kept_after_its_task_ended_reports_nothing_into_it() -> None:
     kept[0].close()
     # Then the ended task got nothing more
     assert len(sink.progress_calls) == reports
+
+
+def test_a_notebook_bar_in_a_task_is_not_displayed_and_leaves_its_last_frame() -> None:
+    # Given task code using tqdm.notebook (what tqdm.auto gives inside a kernel, where a
+    # kernel-executor task runs in a thread: a widget displayed from there would land in
+    # whatever cell runs at the moment)
+    pytest.importorskip("ipywidgets")
+    from tqdm.notebook import tqdm as notebook_tqdm
+
+    def job() -> None:
+        for _ in notebook_tqdm(range(12), desc="cells", delay=0.01):
+            time.sleep(0.01)
+
+    # When it runs
+    outcome, sink = run_task(job)
+    # Then nothing was displayed (outside a kernel, display() would print the widget's repr),
+    # the bar's progress was the task's, and its last frame is the log's one line
+    assert outcome.status == OutcomeStatus.FINISHED
+    assert sink.progress_calls[-1] == (12, 12, "cells")
+    lines = sink.text.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cells: 100%") and "12/12" in lines[0], sink.text
