@@ -235,6 +235,7 @@ class TaskContext:
         ``next(counter)`` also moves the counter on, so ``peeks`` numbers read that way
         are taken off: the items taken so far are always ``next(counter) - peeks``."""
         size, done, peeks = 1, 0, 0
+        mine = self._current  # what this loop reported last (track() set it)
         clock = self._clock
         started = clock()
         try:
@@ -242,7 +243,7 @@ class TaskContext:
                 yield islice(items, size)
                 taken = next(counter) - peeks
                 peeks += 1
-                self._current = taken
+                self._current = mine = taken
                 if taken - done < size:  # a short chunk: the iterable is exhausted
                     self._check()
                     return
@@ -255,8 +256,10 @@ class TaskContext:
                     size = min(size * 4, MAX_CHUNK)
                 self._check()
         finally:
-            # Also when the loop stopped early (break, an exception in its body): what it took.
-            self._current = next(counter) - peeks
+            # Also when the loop stopped early (break, an exception in its body): what it
+            # took; unless something reported since (an abandoned iterator collected later).
+            if self._current is mine:
+                self._current = next(counter) - peeks
 
 
 class _Pacer:

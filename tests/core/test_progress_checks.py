@@ -247,3 +247,22 @@ def test_an_unstarted_or_abandoned_track_does_no_harm() -> None:
         bind(prev)
     # Then the last report is what was taken
     assert sink.progress_calls[-1][0] == 2
+
+
+def test_an_abandoned_tracked_iterator_collected_later_does_not_undo_newer_progress() -> None:
+    # Given a task that keeps a tracked iterator it stopped early, then tracks another loop
+    sink = Recorder()
+
+    def job() -> None:
+        first = track(range(1000))
+        for i in first:
+            if i == 9:
+                break
+        for _ in track(range(50)):
+            pass
+        # `first` is collected only when the function returns
+
+    # When it ends
+    _run(TaskContext("t1", sink, clock=FakeClock()), job)
+    # Then the last report is the second loop's
+    assert sink.progress_calls[-1] == (50, 50.0, None)
