@@ -39,7 +39,7 @@ function openPanel(app: JupyterFrontEnd): void {
 
 const modelPlugin: JupyterFrontEndPlugin<IBgTasksModel> = {
   id: 'jupyter-bgtasks:model',
-  description: 'The background tasks of this server, kept live; notifications of their ends.',
+  description: 'The background tasks of this server, kept live over the events websocket.',
   autoStart: true,
   provides: IBgTasksModel,
   activate: (app: JupyterFrontEnd): IBgTasksModel => {
