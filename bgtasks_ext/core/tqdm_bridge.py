@@ -13,9 +13,11 @@ runs the task) is tied to that task:
 - in the task's thread, the same call checks for a cancel request, so a tqdm loop raises
   ``TaskCancelled`` like ``track()`` does (tqdm's own ``finally`` closes the bar on the way
   out);
-- a text bar draws nothing while it runs (a log cannot redraw a line, and nested bars move
-  the cursor up) and writes its last frame once, as a line, when it closes (``leave=True``,
-  tqdm's default): the log holds one frame per bar. A ``tqdm.notebook`` bar (what
+- a text bar that writes to the task's log (to ``sys.stderr``, tqdm's default, or
+  ``sys.stdout``) draws nothing while it runs (a log cannot redraw a line, and nested bars
+  move the cursor up) and writes its last frame once, as a line, when it closes
+  (``leave=True``, tqdm's default): the log holds one frame per bar. A bar written to a file
+  of the user's draws there as usual. A ``tqdm.notebook`` bar (what
   ``tqdm.auto`` gives in a kernel: a task of the ``kernel`` executor) is not displayed, since
   from a task's thread it would land in whatever cell runs at the moment; the task's own
   widget shows its progress, and its last frame goes to the log as text. Bars that draw
@@ -150,7 +152,9 @@ def _wrap(cls: Any) -> None:
         if ctx is not None:
             # Before tqdm's __init__, which draws the first frame.
             self._bgtasks_ctx = ctx
-            self._bgtasks_quiet = type(self).display is text_display and not kwargs.get("gui")
+            self._bgtasks_quiet = (type(self).display is text_display and not kwargs.get("gui")
+                                   and _to_log(kwargs["file"] if "file" in kwargs else
+                                               args[4] if len(args) > 4 else None))
         orig_init(self, *args, **kwargs)
 
     @functools.wraps(orig_refresh)
@@ -193,6 +197,11 @@ def _wrap(cls: Any) -> None:
     cls._bgtasks_hidden = False
     cls.__init__, cls.refresh, cls.close, cls.clear = __init__, refresh, close, clear
     cls._bgtasks_patched = True
+
+
+def _to_log(file: Any) -> bool:
+    """Whether a bar's ``file`` is the task's log (the streams a task's output goes to)."""
+    return file is None or any(file is f for f in (sys.stderr, sys.stdout, sys.__stderr__, sys.__stdout__))
 
 
 def _report(bar: Any, ctx: TaskContext, raising: bool, closing: bool = False) -> None:

@@ -277,3 +277,19 @@ def test_a_notebook_bar_in_a_task_is_not_displayed_and_leaves_its_last_frame() -
     assert sink.progress_calls[-1] == (12, 12, "cells")
     lines = sink.text.splitlines()
     assert len(lines) == 1 and lines[0].startswith("cells: 100%") and "12/12" in lines[0], sink.text
+
+
+def test_a_bar_written_to_a_file_of_its_own_draws_there_and_reports() -> None:
+    # Given task code whose bar writes to a file of the user's (not the task's output)
+    out = io.StringIO()
+
+    def job() -> None:
+        for _ in tqdm(range(6), desc="to file", file=out, mininterval=0):
+            pass
+
+    # When it runs
+    outcome, sink = run_task(job)
+    # Then the bar drew its frames in that file, as tqdm does, and reported the task's progress
+    assert outcome.status == OutcomeStatus.FINISHED
+    assert out.getvalue().count("\r") >= 6 and "6/6" in out.getvalue()
+    assert sink.progress_calls[-1] == (6, 6, "to file") and sink.text == ""
