@@ -9,7 +9,14 @@ import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
   {
-    ignores: ['node_modules', 'lib', 'build-test', '**/*.js', '**/*.d.ts', 'eslint.config.mjs']
+    ignores: [
+      'node_modules',
+      'lib',
+      'build-test',
+      '**/*.js',
+      '**/*.d.ts',
+      'eslint.config.mjs'
+    ]
   },
   js.configs.recommended,
   tseslint.configs.recommended,

@@ -34,7 +34,10 @@ const AT_BOTTOM = 8;
  * until the task's end. It keeps the newest line in view, unless the user scrolled up to
  * read something: then it stays where it is until they scroll back down.
  */
-export function LogView(props: { model: IBgTasksModel; taskId: string }): JSX.Element {
+export function LogView(props: {
+  model: IBgTasksModel;
+  taskId: string;
+}): JSX.Element {
   const { model, taskId } = props;
   const [text, setText] = React.useState('');
   const [error, setError] = React.useState<string | null>(null);
@@ -77,18 +80,28 @@ export function LogView(props: { model: IBgTasksModel; taskId: string }): JSX.El
   const onScroll = (): void => {
     const el = pre.current;
     if (el) {
-      atBottom.current = el.scrollHeight - el.scrollTop - el.clientHeight <= AT_BOTTOM;
+      atBottom.current =
+        el.scrollHeight - el.scrollTop - el.clientHeight <= AT_BOTTOM;
     }
   };
 
   const live = status === 'live' ? 'Live…' : 'Reconnecting…';
   return (
     <div className="jp-BgTasks-log">
-      <pre ref={pre} className="jp-BgTasks-logText" data-done={done} onScroll={onScroll}>
+      <pre
+        ref={pre}
+        className="jp-BgTasks-logText"
+        data-done={done}
+        onScroll={onScroll}
+      >
         {text || (done ? 'This task printed nothing.' : 'Waiting for output…')}
       </pre>
       <div className="jp-BgTasks-logStatus">
-        {error ? `Could not follow the log: ${error}` : done ? 'Task ended.' : live}
+        {error
+          ? `Could not follow the log: ${error}`
+          : done
+            ? 'Task ended.'
+            : live}
       </div>
     </div>
   );
@@ -113,7 +126,9 @@ export function showError(task: ITask): Promise<unknown> {
   const body = ReactWidget.create(
     <div className="jp-BgTasks-error">
       <p className="jp-BgTasks-errorMessage">
-        {error ? `${error.type}: ${error.message}` : `The task ended ${task.state}.`}
+        {error
+          ? `${error.type}: ${error.message}`
+          : `The task ended ${task.state}.`}
         {error?.reason ? ` (${error.reason})` : ''}
       </p>
       {error?.traceback ? (

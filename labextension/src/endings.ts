@@ -20,7 +20,9 @@ export const NOTIFY_MODES: readonly NotifyMode[] = ['all', 'failures', 'off'];
 
 /** A setting's value as a mode; anything else is the default, `all`. */
 export function notifyMode(value: unknown): NotifyMode {
-  return NOTIFY_MODES.includes(value as NotifyMode) ? (value as NotifyMode) : 'all';
+  return NOTIFY_MODES.includes(value as NotifyMode)
+    ? (value as NotifyMode)
+    : 'all';
 }
 
 /** Whether an end is notified under `mode`: `failures` are failed and cancelled tasks. */
@@ -35,7 +37,11 @@ export interface IOpenOrigins {
 }
 
 /** Whether `task` was launched by one of `open` (a pure rule, tested alone). */
-export function launchedFrom(task: ITask, open: IOpenOrigins, serverRoot: string): boolean {
+export function launchedFrom(
+  task: ITask,
+  open: IOpenOrigins,
+  serverRoot: string
+): boolean {
   const { kernel_id, path } = task.origin;
   if (kernel_id && open.kernels.has(kernel_id)) {
     return true;
@@ -53,8 +59,8 @@ export function openOrigins(app: JupyterFrontEnd): IOpenOrigins {
     if (typeof context?.path === 'string') {
       paths.add(context.path);
     }
-    const kernelId = (context?.sessionContext ?? (widget as any).sessionContext)?.session
-      ?.kernel?.id;
+    const kernelId = (context?.sessionContext ?? (widget as any).sessionContext)
+      ?.session?.kernel?.id;
     if (typeof kernelId === 'string') {
       kernels.add(kernelId);
     }

@@ -39,7 +39,8 @@ function openPanel(app: JupyterFrontEnd): void {
 
 const modelPlugin: JupyterFrontEndPlugin<IBgTasksModel> = {
   id: 'jupyter-bgtasks:model',
-  description: 'The background tasks of this server, kept live over the events websocket.',
+  description:
+    'The background tasks of this server, kept live over the events websocket.',
   autoStart: true,
   provides: IBgTasksModel,
   activate: (app: JupyterFrontEnd): IBgTasksModel => {
@@ -84,7 +85,10 @@ const notificationsPlugin: JupyterFrontEndPlugin<void> = {
         settings.changed.connect(read);
       },
       error => {
-        console.warn('jupyter-bgtasks: settings not loaded; every end is notified', error);
+        console.warn(
+          'jupyter-bgtasks: settings not loaded; every end is notified',
+          error
+        );
         notifier.mode = 'all';
       }
     );
@@ -153,7 +157,11 @@ const indicatorPlugin: JupyterFrontEndPlugin<void> = {
   autoStart: true,
   requires: [IBgTasksModel],
   optional: [IStatusBar],
-  activate: (app: JupyterFrontEnd, model: IBgTasksModel, statusBar: IStatusBar | null): void => {
+  activate: (
+    app: JupyterFrontEnd,
+    model: IBgTasksModel,
+    statusBar: IStatusBar | null
+  ): void => {
     const indicator = new RunningIndicator(model, () => openPanel(app));
     if (statusBar) {
       statusBar.registerStatusItem('jupyter-bgtasks:indicator', {
@@ -169,7 +177,10 @@ const indicatorPlugin: JupyterFrontEndPlugin<void> = {
     try {
       app.shell.add(indicator, 'top', { rank: TOP_RANK });
     } catch (error) {
-      console.warn('jupyter-bgtasks: no status bar nor top area for the indicator', error);
+      console.warn(
+        'jupyter-bgtasks: no status bar nor top area for the indicator',
+        error
+      );
       indicator.dispose();
     }
   }

@@ -116,7 +116,9 @@ export class LogFollows {
       // reconnect) repeats text this one already has.
       const begin = Math.max(f.offset, message.offset);
       const text =
-        begin < message.next_offset ? message.text.slice(begin - message.offset) : '';
+        begin < message.next_offset
+          ? message.text.slice(begin - message.offset)
+          : '';
       if (!text && !message.end) {
         continue;
       }

@@ -25,7 +25,10 @@ const MINE_MAX = 500;
 
 export namespace TasksModel {
   /** The connection's options (timers, backoff, polling), and the model's own. */
-  export interface IOptions extends Omit<EventsConnection.IOptions, 'api' | 'poll'> {
+  export interface IOptions extends Omit<
+    EventsConnection.IOptions,
+    'api' | 'poll'
+  > {
     api: ITasksApi;
     /** Tasks per REST page. */
     pageSize?: number;
@@ -94,7 +97,9 @@ export class TasksModel implements IBgTasksModel, IDisposable {
 
   /** Tasks actually running (or being cancelled): the indicator's count. */
   get runningCount(): number {
-    return this._store.count(t => t.state === 'running' || t.state === 'cancelling');
+    return this._store.count(
+      t => t.state === 'running' || t.state === 'cancelling'
+    );
   }
 
   tasks(category: Category): ITask[] {
@@ -229,7 +234,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
 
   private async loadPage(category: Category, first: boolean): Promise<void> {
     const tab = this.tab(category);
-    const cursor = first ? null : this._cursors.get(category) ?? null;
+    const cursor = first ? null : (this._cursors.get(category) ?? null);
     if (!first && !cursor) {
       return;
     }
@@ -271,7 +276,10 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       void this.api.get(id).then(
         task => this.merge(this._store.upsert([task])),
         error => {
-          if ((error as { status?: number }).status === 404 && this._store.remove(id)) {
+          if (
+            (error as { status?: number }).status === 404 &&
+            this._store.remove(id)
+          ) {
             this._changed.emit();
           }
         }
@@ -294,7 +302,10 @@ export class TasksModel implements IBgTasksModel, IDisposable {
   private markMine(id: string): void {
     this._mine.add(id);
     try {
-      this._storage?.setItem(MINE_KEY, JSON.stringify([...this._mine].slice(-MINE_MAX)));
+      this._storage?.setItem(
+        MINE_KEY,
+        JSON.stringify([...this._mine].slice(-MINE_MAX))
+      );
     } catch {
       /* storage full or refused: remembered for this page only */
     }

@@ -39,8 +39,12 @@ export function NewTaskForm(props: {
   const [kindName, setKindName] = React.useState('');
   const [name, setName] = React.useState('');
   const [formData, setFormData] = React.useState<any>({});
-  const [fieldErrors, setFieldErrors] = React.useState<{ [f: string]: string }>({});
-  const [extraErrors, setExtraErrors] = React.useState<ErrorSchema | undefined>();
+  const [fieldErrors, setFieldErrors] = React.useState<{ [f: string]: string }>(
+    {}
+  );
+  const [extraErrors, setExtraErrors] = React.useState<
+    ErrorSchema | undefined
+  >();
   const [busy, setBusy] = React.useState(false);
 
   React.useEffect(() => {
@@ -81,7 +85,9 @@ export function NewTaskForm(props: {
       if (extra) {
         setExtraErrors(extra);
       } else {
-        setFieldErrors({ [field in { name: 1, kind: 1 } ? field : 'form']: message });
+        setFieldErrors({
+          [field in { name: 1, kind: 1 } ? field : 'form']: message
+        });
       }
     } finally {
       setBusy(false);
@@ -96,7 +102,11 @@ export function NewTaskForm(props: {
     );
   }
   if (!kinds) {
-    return <div className="jp-BgTasks-newTask jp-BgTasks-message">Loading kinds…</div>;
+    return (
+      <div className="jp-BgTasks-newTask jp-BgTasks-message">
+        Loading kinds…
+      </div>
+    );
   }
   if (!kinds.length) {
     return (
@@ -127,7 +137,9 @@ export function NewTaskForm(props: {
             </option>
           ))}
         </select>
-        {fieldErrors.kind ? <div className="jp-BgTasks-fieldError">{fieldErrors.kind}</div> : null}
+        {fieldErrors.kind ? (
+          <div className="jp-BgTasks-fieldError">{fieldErrors.kind}</div>
+        ) : null}
       </div>
       <div className="jp-BgTasks-field">
         <label htmlFor="jp-BgTasks-name">Name (optional)</label>

@@ -75,7 +75,10 @@ export class EndNotifier {
       Notification.error(`Task “${task.name}” ${task.state}${why}`, {
         autoClose: 10000,
         actions: task.error
-          ? [{ label: 'Show error', callback: () => void showError(task) }, ...actions]
+          ? [
+              { label: 'Show error', callback: () => void showError(task) },
+              ...actions
+            ]
           : actions
       });
     }

@@ -27,7 +27,8 @@ const TABS: { id: Tab; label: string }[] = [
 export const ROWS_PER_PAGE = 200;
 
 const EMPTY: Record<Category, string> = {
-  pending: 'No task is waiting or running. Start one with “New task”, or with %%bgtask in a notebook.',
+  pending:
+    'No task is waiting or running. Start one with “New task”, or with %%bgtask in a notebook.',
   failed: 'No failed or cancelled task. Good.',
   finished: 'No finished task yet.'
 };
@@ -76,7 +77,11 @@ export class TasksPanel extends ReactWidget {
     // Elapsed times tick once a second while someone can see them.
     this._ticker = setInterval(() => {
       this._now = Date.now();
-      if (this.model.tasks(this._tab as Category)?.some(t => t.started_at && !t.finished_at)) {
+      if (
+        this.model
+          .tasks(this._tab as Category)
+          ?.some(t => t.started_at && !t.finished_at)
+      ) {
         this.update();
       }
     }, 1000);
@@ -186,13 +191,20 @@ export class TasksPanel extends ReactWidget {
         {rows.length ? (
           <ul className="jp-BgTasks-rows">
             {rows.map(task => (
-              <TaskRow key={task.id} task={task} actions={this._actions} now={this._now} />
+              <TaskRow
+                key={task.id}
+                task={task}
+                actions={this._actions}
+                now={this._now}
+              />
             ))}
           </ul>
         ) : state.loading || this.model.status === 'connecting' ? (
           <div className="jp-BgTasks-message">Loading…</div>
         ) : state.error ? null : (
-          <div className="jp-BgTasks-message jp-BgTasks-empty">{EMPTY[category]}</div>
+          <div className="jp-BgTasks-message jp-BgTasks-empty">
+            {EMPTY[category]}
+          </div>
         )}
         {canShowMore ? (
           <button
@@ -227,7 +239,9 @@ export class TasksPanel extends ReactWidget {
       try {
         await fn();
       } catch (error) {
-        Notification.error(`Could not ${what}: ${errorText(error)}`, { autoClose: 8000 });
+        Notification.error(`Could not ${what}: ${errorText(error)}`, {
+          autoClose: 8000
+        });
       }
     };
     return {

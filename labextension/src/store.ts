@@ -130,7 +130,11 @@ export class TaskStore {
     return had;
   }
 
-  private applySnapshot(seq: number, tasks: ITask[], result: IMergeResult): void {
+  private applySnapshot(
+    seq: number,
+    tasks: ITask[],
+    result: IMergeResult
+  ): void {
     this._snapshotSeq = seq;
     this._seqs.clear();
     for (const task of tasks) {

@@ -30,12 +30,22 @@ function ProgressBar(props: { task: ITask }): JSX.Element {
     <div className="jp-BgTasks-progress">
       {value === null ? (
         state === 'pending' ? (
-          <progress className="jp-BgTasks-bar" max={1} value={0} aria-label="progress" />
+          <progress
+            className="jp-BgTasks-bar"
+            max={1}
+            value={0}
+            aria-label="progress"
+          />
         ) : (
           <progress className="jp-BgTasks-bar" aria-label="progress" />
         )
       ) : (
-        <progress className="jp-BgTasks-bar" max={1} value={value} aria-label="progress" />
+        <progress
+          className="jp-BgTasks-bar"
+          max={1}
+          value={value}
+          aria-label="progress"
+        />
       )}
       <span className="jp-BgTasks-progressLabel">{label}</span>
     </div>

@@ -8,12 +8,7 @@
 
 /** Every state a task can be in (`bgtasks_ext.core.states.State`). */
 export type State =
-  | 'pending'
-  | 'running'
-  | 'cancelling'
-  | 'finished'
-  | 'failed'
-  | 'cancelled';
+  'pending' | 'running' | 'cancelling' | 'finished' | 'failed' | 'cancelled';
 
 /** The panel tab a state belongs to (`bgtasks_ext.core.states.Category`). */
 export type Category = 'pending' | 'failed' | 'finished';

@@ -44,7 +44,10 @@ describe('backoffDelay', () => {
       [1, 2, 3, 4, 5, 6].map(a => backoffDelay(a, b, () => 1)),
       [100, 200, 400, 800, 1000, 1000]
     );
-    assert.equal(backoffDelay(3, b, () => 0), 200);
+    assert.equal(
+      backoffDelay(3, b, () => 0),
+      200
+    );
     for (let i = 0; i < 100; i++) {
       const d = backoffDelay(2, b);
       assert.ok(d >= 100 && d <= 200, String(d));

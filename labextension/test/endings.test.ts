@@ -32,7 +32,9 @@ describe('notification rules', () => {
     const open = { kernels: new Set(['k1']), paths: new Set(['sub/a.ipynb']) };
     const root = '/home/alice/work';
     const base = makeTask().origin;
-    const byKernel = makeTask({ origin: { ...base, kernel_id: 'k1', path: null } });
+    const byKernel = makeTask({
+      origin: { ...base, kernel_id: 'k1', path: null }
+    });
     const byPath = makeTask({
       origin: { ...base, kernel_id: 'k9', path: '/home/alice/work/sub/a.ipynb' }
     });

@@ -52,7 +52,9 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
     error: null,
     result_preview: null,
     ...overrides,
-    ...(overrides.state && !overrides.category ? { category: CATEGORY[state] } : {})
+    ...(overrides.state && !overrides.category
+      ? { category: CATEGORY[state] }
+      : {})
   };
 }
 
@@ -137,7 +139,8 @@ export class FakeApi implements ITasksApi {
   }
   async create(body: ICreateTask): Promise<ITask> {
     this.created.push(body);
-    const task = this.nextCreated ?? makeTask({ kind: body.kind, state: 'pending' });
+    const task =
+      this.nextCreated ?? makeTask({ kind: body.kind, state: 'pending' });
     this.byId.set(task.id, task);
     return task;
   }
@@ -208,7 +211,11 @@ export async function settle(): Promise<void> {
  * Drop the live socket, then let `n` reconnects fail at once: the delays the
  * connection waited before each of them.
  */
-export function failReconnects(api: FakeApi, clock: FakeClock, n: number): number[] {
+export function failReconnects(
+  api: FakeApi,
+  clock: FakeClock,
+  n: number
+): number[] {
   api.socket.drop();
   const delays: number[] = [];
   for (let i = 0; i < n; i++) {

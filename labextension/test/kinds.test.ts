@@ -19,7 +19,10 @@ describe('creatableKinds', () => {
     const offered = creatableKinds(kinds);
 
     // Then only the kind needing neither is left, in the server's order
-    assert.deepEqual(offered.map(k => k.name), ['count']);
+    assert.deepEqual(
+      offered.map(k => k.name),
+      ['count']
+    );
   });
 
   test('goes by the flags, not by names', () => {
@@ -27,6 +30,9 @@ describe('creatableKinds', () => {
     const kinds = [makeKind({ name: 'sleep' }), makeKind({ name: 'code' })];
 
     // Then both are offered
-    assert.deepEqual(creatableKinds(kinds).map(k => k.name), ['sleep', 'code']);
+    assert.deepEqual(
+      creatableKinds(kinds).map(k => k.name),
+      ['sleep', 'code']
+    );
   });
 });

@@ -112,7 +112,12 @@ describe('LogFollows', () => {
     const { follows } = setUp();
     const got: Update[] = [];
     follows.follow('nope', 0, u => got.push(u));
-    const error = { type: 'error', field: 'id', message: 'no task nope', id: 'nope' };
+    const error = {
+      type: 'error',
+      field: 'id',
+      message: 'no task nope',
+      id: 'nope'
+    };
     follows.handle([error]);
     assert.deepEqual(got, [{ error: 'no task nope', end: true }]);
     assert.deepEqual(follows.followed, []);

@@ -7,7 +7,14 @@ import { describe, test } from 'node:test';
 
 import { TasksModel } from '../src/model';
 import { ITask } from '../src/types';
-import { failReconnects, FakeApi, FakeClock, makeTask, settle, withState } from './fixtures';
+import {
+  failReconnects,
+  FakeApi,
+  FakeClock,
+  makeTask,
+  settle,
+  withState
+} from './fixtures';
 
 function setUp(): { api: FakeApi; clock: FakeClock; model: TasksModel } {
   const api = new FakeApi();
@@ -39,14 +46,27 @@ describe('TasksModel', () => {
     assert.equal(model.status, 'live');
     assert.equal(model.runningCount, 1);
     api.socket.send([
-      { type: 'task', seq: 2, change: 'progress', task: withState(task, 'running', 2) },
-      { type: 'task', seq: 3, change: 'state', task: withState(task, 'finished', 3) }
+      {
+        type: 'task',
+        seq: 2,
+        change: 'progress',
+        task: withState(task, 'running', 2)
+      },
+      {
+        type: 'task',
+        seq: 3,
+        change: 'state',
+        task: withState(task, 'finished', 3)
+      }
     ]);
     await settle();
 
     // Then it left Pending for Finished, beside the task read over REST
     assert.deepEqual(model.tasks('pending'), []);
-    assert.deepEqual(model.tasks('finished').map(t => t.id), [task.id, finished.id]);
+    assert.deepEqual(
+      model.tasks('finished').map(t => t.id),
+      [task.id, finished.id]
+    );
     assert.equal(model.runningCount, 0);
     assert.ok(changes > 0);
   });
@@ -66,12 +86,25 @@ describe('TasksModel', () => {
     // When both end
     api.socket.send([
       { type: 'task', seq: 2, change: 'created', task: theirs },
-      { type: 'task', seq: 3, change: 'state', task: withState(mine, 'failed') },
-      { type: 'task', seq: 4, change: 'state', task: withState(theirs, 'finished') }
+      {
+        type: 'task',
+        seq: 3,
+        change: 'state',
+        task: withState(mine, 'failed')
+      },
+      {
+        type: 'task',
+        seq: 4,
+        change: 'state',
+        task: withState(theirs, 'finished')
+      }
     ]);
 
     // Then only the one launched here is announced
-    assert.deepEqual(ended.map(t => [t.id, t.state]), [[mine.id, 'failed']]);
+    assert.deepEqual(
+      ended.map(t => [t.id, t.state]),
+      [[mine.id, 'failed']]
+    );
     assert.equal(model.isMine(mine.id), true);
   });
 
@@ -111,7 +144,10 @@ describe('TasksModel', () => {
 
     // And meanwhile REST polling read the live list
     await new Promise(resolve => setTimeout(resolve, 50));
-    assert.ok(api.lists.some(q => q.category === 'pending'), JSON.stringify(api.lists));
+    assert.ok(
+      api.lists.some(q => q.category === 'pending'),
+      JSON.stringify(api.lists)
+    );
     assert.equal(model.task(task.id)?.progress.current, 1);
 
     // When a reconnect succeeds: the new snapshot no longer lists the task
@@ -147,7 +183,9 @@ describe('TasksModel', () => {
 
   test('history tabs load page by page', async () => {
     const { api, model } = setUp();
-    api.pages.failed = Array.from({ length: 250 }, () => makeTask({ state: 'failed' }));
+    api.pages.failed = Array.from({ length: 250 }, () =>
+      makeTask({ state: 'failed' })
+    );
     model.start();
     await settle();
     assert.equal(model.tasks('failed').length, 100);

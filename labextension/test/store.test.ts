@@ -9,9 +9,17 @@ import { makeTask, withState } from './fixtures';
 describe('parseFrame', () => {
   test('reads one message or a JSON array of messages, in order', () => {
     const one = parseFrame('{"type": "snapshot", "seq": 1, "tasks": []}');
-    const many = parseFrame('[{"type": "task", "seq": 2}, {"type": "task", "seq": 3}]');
-    assert.deepEqual(one.map(m => m.seq), [1]);
-    assert.deepEqual(many.map(m => m.seq), [2, 3]);
+    const many = parseFrame(
+      '[{"type": "task", "seq": 2}, {"type": "task", "seq": 3}]'
+    );
+    assert.deepEqual(
+      one.map(m => m.seq),
+      [1]
+    );
+    assert.deepEqual(
+      many.map(m => m.seq),
+      [2, 3]
+    );
   });
 });
 
@@ -29,7 +37,10 @@ describe('TaskStore', () => {
 
     // Then both are in the pending tab, the newest first
     assert.equal(result.changed, true);
-    assert.deepEqual(store.byCategory('pending').map(t => t.id), [newer.id, older.id]);
+    assert.deepEqual(
+      store.byCategory('pending').map(t => t.id),
+      [newer.id, older.id]
+    );
   });
 
   test('task messages after the snapshot apply in order; older ones are dropped', () => {
@@ -40,9 +51,24 @@ describe('TaskStore', () => {
 
     // When a frame carries an array: a stale message (seq 9), progress, then the end
     const frame = [
-      { type: 'task', seq: 9, change: 'state', task: withState(task, 'failed') },
-      { type: 'task', seq: 11, change: 'progress', task: withState(task, 'running', 2) },
-      { type: 'task', seq: 12, change: 'state', task: withState(task, 'finished', 3) }
+      {
+        type: 'task',
+        seq: 9,
+        change: 'state',
+        task: withState(task, 'failed')
+      },
+      {
+        type: 'task',
+        seq: 11,
+        change: 'progress',
+        task: withState(task, 'running', 2)
+      },
+      {
+        type: 'task',
+        seq: 12,
+        change: 'state',
+        task: withState(task, 'finished', 3)
+      }
     ];
     const result = store.applyFrame(JSON.stringify(frame));
 
@@ -50,11 +76,19 @@ describe('TaskStore', () => {
     assert.deepEqual(store.byCategory('pending'), []);
     assert.equal(store.get(task.id)?.state, 'finished');
     assert.equal(store.get(task.id)?.progress.current, 3);
-    assert.deepEqual(result.ended.map(t => t.id), [task.id]);
+    assert.deepEqual(
+      result.ended.map(t => t.id),
+      [task.id]
+    );
 
     // And a late progress message of the same task (lower seq) changes nothing
     store.applyMessages([
-      { type: 'task', seq: 11, change: 'progress', task: withState(task, 'running', 2) }
+      {
+        type: 'task',
+        seq: 11,
+        change: 'progress',
+        task: withState(task, 'running', 2)
+      }
     ]);
     assert.equal(store.get(task.id)?.state, 'finished');
   });
@@ -68,7 +102,12 @@ describe('TaskStore', () => {
     assert.equal(store.byCategory('pending').length, 1);
 
     const result = store.applyMessages([
-      { type: 'task', seq: 3, change: 'deleted', task: withState(task, 'cancelled') }
+      {
+        type: 'task',
+        seq: 3,
+        change: 'deleted',
+        task: withState(task, 'cancelled')
+      }
     ]);
     assert.equal(result.changed, true);
     assert.equal(store.size, 0);
@@ -82,7 +121,9 @@ describe('TaskStore', () => {
     store.applyMessages([{ type: 'snapshot', seq: 5, tasks: [gone, still] }]);
 
     // When the reconnect's snapshot lists only one of them
-    const result = store.applyMessages([{ type: 'snapshot', seq: 50, tasks: [still] }]);
+    const result = store.applyMessages([
+      { type: 'snapshot', seq: 50, tasks: [still] }
+    ]);
 
     // Then the other one is stale: the model asks the server how it ended
     assert.deepEqual(result.stale, [gone.id]);
@@ -99,7 +140,10 @@ describe('TaskStore', () => {
     store.upsert([task]); // a listing read before it failed
 
     assert.equal(store.get(task.id)?.state, 'failed');
-    assert.deepEqual(store.byCategory('failed').map(t => t.id), [task.id]);
+    assert.deepEqual(
+      store.byCategory('failed').map(t => t.id),
+      [task.id]
+    );
   });
 
   test('unknown message types are ignored', () => {
@@ -111,9 +155,18 @@ describe('TaskStore', () => {
 
 describe('contentsPath', () => {
   test('an absolute path under the server root opens relative to it', () => {
-    assert.equal(contentsPath('/home/a/work/sub/n.ipynb', '/home/a/work'), 'sub/n.ipynb');
-    assert.equal(contentsPath('/home/a/work/n.ipynb', '/home/a/work/'), 'n.ipynb');
+    assert.equal(
+      contentsPath('/home/a/work/sub/n.ipynb', '/home/a/work'),
+      'sub/n.ipynb'
+    );
+    assert.equal(
+      contentsPath('/home/a/work/n.ipynb', '/home/a/work/'),
+      'n.ipynb'
+    );
     assert.equal(contentsPath('sub/n.ipynb', '/home/a/work'), 'sub/n.ipynb');
-    assert.equal(contentsPath('/elsewhere/n.ipynb', '/home/a/work'), '/elsewhere/n.ipynb');
+    assert.equal(
+      contentsPath('/elsewhere/n.ipynb', '/home/a/work'),
+      '/elsewhere/n.ipynb'
+    );
   });
 });
