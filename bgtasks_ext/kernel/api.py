@@ -119,5 +119,14 @@ def submit(fn: Callable[..., Any], *args: Any, name: str | None = None, key: str
 
 
 def attach(task_id: str) -> TaskHandle:
-    """The handle of any task (launched here, elsewhere, or before a kernel restart)."""
-    return TaskHandle(task_id, get_client())
+    """The handle of any task (launched here, elsewhere, or before a kernel restart).
+
+    In a notebook, a ``%%bgtask`` cell's task sets its outputs in this namespace when it
+    ends (between cells, as if launched here); for anything else the widget says why
+    nothing is set (another kind, a call, a kernel-executor cell, a pruned result)."""
+    from .landing import landing_for
+    from .outputs import CellOutputs
+
+    landing = landing_for()
+    hook = None if landing is None else CellOutputs(landing, attached=True)
+    return TaskHandle(task_id, get_client(), on_finish=hook)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from ..core.errors import TaskCancelled
 from ..core.states import TERMINAL_NAMES as TERMINAL
 from .client import Client, RemoteTraceback, TaskDict, TaskFailed, TaskNotFound
+from .landing import settle
 from .units import human_bytes
 
 if TYPE_CHECKING:
@@ -33,12 +34,33 @@ def _sending_progress(sent: int, size: int) -> dict[str, Any]:
             "message": f"sending inputs: {human_bytes(sent)} of {human_bytes(size)}"}
 
 
+class _Done:
+    """``h.done()`` as a future has it, and still truthy like the former ``h.done``
+    property, so notebooks written as ``while not h.done:`` keep working."""
+
+    __slots__ = ("_handle",)
+
+    def __init__(self, handle: TaskHandle) -> None:
+        self._handle = handle
+
+    def __call__(self) -> bool:
+        return self._handle.state in TERMINAL
+
+    def __bool__(self) -> bool:
+        return self()
+
+    def __repr__(self) -> str:
+        return repr(self())
+
+
 class TaskHandle:
     """``h.id``, ``h.state``, ``h.progress``, ``h.result()``, ``h.cancel()``, ``h.log()``;
     displayed in a notebook, it is its widget.
 
     ``on_finish(handle, task)`` is called once, in the events thread, when the task
-    ends (how ``%%bgtask`` sets outputs in the user namespace without blocking a cell).
+    ends (how ``%%bgtask`` queues a cell's outputs for the namespace without blocking a
+    cell). Like a future: ``done()``, ``cancelled()``, ``exception()``,
+    ``add_done_callback(fn)`` and ``await h`` (in the kernel's asyncio loop).
     """
 
     def __init__(self, task_id: str, client: Client, on_finish: Callable[[TaskHandle, TaskDict], Any] | None = None,
@@ -63,6 +85,9 @@ class TaskHandle:
         self._result: Any = _MISSING
         self._widget: TaskWidget | None = None
         self._unwatch: Callable[[], None] = _nothing
+        self._callbacks: list[Callable[[TaskHandle], Any]] = []
+        self._object: Any = _MISSING
+        self._shown_in: Any = None
 
     @classmethod
     def sending(cls, client: Client, create: Callable[[Callable[[int], None]], TaskDict], *,
@@ -156,15 +181,37 @@ class TaskHandle:
         return error
 
     @property
-    def done(self) -> bool:
-        return self.state in TERMINAL
+    def done(self) -> _Done:
+        """``h.done()``: True once the task has ended (finished, failed or cancelled).
+        Also truthy by itself, as the property it used to be (``if h.done:``)."""
+        return _Done(self)
+
+    def cancelled(self) -> bool:
+        """True if the task ended ``cancelled``."""
+        return self.state == "cancelled"
+
+    def add_done_callback(self, fn: Callable[[TaskHandle], Any]) -> None:
+        """Call ``fn(handle)`` once the task has ended: in the events thread, or at once
+        (in the caller's thread) if it already has. Its errors are ignored, as printing
+        from the events thread would land in whichever cell runs."""
+        with self._finish_lock:
+            if not self._done.is_set():
+                self._callbacks.append(fn)
+                return
+        self._call_back(fn)
+
+    def _call_back(self, fn: Callable[[TaskHandle], Any]) -> None:
+        try:
+            fn(self)
+        except Exception:  # noqa: S110 - the caller's callback; never print from this thread
+            pass
 
     def add_listener(self, callback: Callable[[TaskDict], None]) -> None:
         """Call ``callback(task)`` on every later change (in the events thread)."""
         self._listeners.append(callback)
 
     def _update(self, task: TaskDict) -> None:
-        if self.done and task.get("state") not in TERMINAL:
+        if self.done() and task.get("state") not in TERMINAL:
             return  # a late non-terminal record (a REST read racing the stream)
         self.task = task
         for listener in list(self._listeners):
@@ -188,8 +235,12 @@ class TaskHandle:
             except Exception:  # noqa: S110 - the caller's hook; never print from this thread
                 pass
         # Only now: whoever waits (h.wait(), h.result()) may rely on what the hook did,
-        # e.g. %%bgtask's outputs being in the user namespace.
-        self._done.set()
+        # e.g. %%bgtask's outputs being queued for the user namespace.
+        with self._finish_lock:
+            self._done.set()
+            callbacks, self._callbacks = self._callbacks, []
+        for fn in callbacks:
+            self._call_back(fn)
 
     def refresh(self) -> TaskDict:
         """Read the record over REST now (the events stream does this by itself)."""
@@ -199,7 +250,10 @@ class TaskHandle:
 
     # -- waiting and results ---------------------------------------------------------------
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until the task ends; False if ``timeout`` seconds pass first."""
+        """Block until the task ends; False if ``timeout`` seconds pass first.
+
+        Called by the notebook's own code (the main thread), it also sets the task's cell
+        outputs in the namespace now: waiting is the point the code chose for them."""
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self._done.is_set():
             left = 1.0 if deadline is None else min(1.0, deadline - time.monotonic())
@@ -207,10 +261,49 @@ class TaskHandle:
                 return False
             if not self._done.wait(left):
                 self.refresh()  # the safety net: the stream may be down
+        if self._id:
+            settle(self._id)
         return True
 
+    def exception(self, timeout: float | None = None) -> BaseException | None:
+        """The task's error as :class:`TaskFailed` (None if it finished), after waiting
+        for its end; raises :class:`~bgtasks_ext.TaskCancelled` for a cancelled task and
+        :class:`TimeoutError` when ``timeout`` seconds pass first, as a future does."""
+        try:
+            self.result(timeout)
+        except TaskFailed as exc:
+            return exc
+        return None
+
+    def __await__(self) -> Any:
+        """``await h``: waits without blocking the kernel's asyncio loop, then gives
+        :meth:`result` (its fetch runs in the loop's executor)."""
+        return self._await().__await__()
+
+    async def _await(self) -> Any:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        if not self._done.is_set():
+            ended: asyncio.Future[None] = loop.create_future()
+
+            def end() -> None:
+                if not ended.done():
+                    ended.set_result(None)
+
+            def wake(_handle: TaskHandle) -> None:
+                loop.call_soon_threadsafe(end)
+
+            self.add_done_callback(wake)
+            await ended
+        value = await loop.run_in_executor(None, self.result)
+        if self._id:
+            settle(self._id)  # back in the loop's (main) thread: the cell's outputs land
+        return value
+
     def result(self, timeout: float | None = None) -> Any:
-        """The task's return value (for code tasks: the function's or the cell's value).
+        """The task's return value: for ``submit()`` the function's, for ``%bgtask EXPR``
+        the expression's, for a ``%%bgtask`` cell its outputs as ``{name: value}``.
 
         Raises :class:`TaskFailed` (remote type, message and traceback) for a failed
         task, :class:`~bgtasks_ext.TaskCancelled` for a cancelled one, and
@@ -227,28 +320,30 @@ class TaskHandle:
         return self._result
 
     def _load_result(self) -> Any:
-        import cloudpickle
+        from .outputs import value_of
 
-        from ..kinds.code import CodeResult
-
+        kept = getattr(self._on_finish, "values", None)
+        if isinstance(kept, dict):
+            return kept  # a kernel-executor cell's outputs: they live in this namespace
         try:
-            raw = self.client.result_bytes(self.id)
+            return value_of(self.result_object())
         except TaskNotFound:
             return self.task.get("result_preview")
-        value = cloudpickle.loads(raw)
-        return value.value if isinstance(value, CodeResult) else value
 
     def result_object(self) -> Any:
-        """The unpickled result as it came back (a ``CodeResult`` for code tasks)."""
+        """The unpickled result as it came back (a ``CodeResult`` for code tasks),
+        fetched once."""
         import cloudpickle
 
-        return cloudpickle.loads(self.client.result_bytes(self.id))
+        if self._object is _MISSING:
+            self._object = cloudpickle.loads(self.client.result_bytes(self.id))
+        return self._object
 
     # -- actions -----------------------------------------------------------------------------
     def cancel(self) -> TaskDict:
         """Ask the server to cancel (a no-op reply for a task that already ended; a task
         still being sent is cancelled as soon as the server has it)."""
-        if self.done:
+        if self.done():
             return self.task
         if not self._sent.is_set():
             self._cancel_asked = True
@@ -273,14 +368,35 @@ class TaskHandle:
             from .widgets import TaskWidget
 
             self._widget = TaskWidget(self)
+            show = getattr(self._on_finish, "show", None)
+            if show is not None:  # the end hook writes its note on the widget
+                show(self._widget)
         return self._widget
+
+    def mark_shown(self) -> None:
+        """The widget was shown (or left out on purpose) by this cell: the cell's own
+        display of the handle (``%bgtask f(x)`` returns it) shows nothing more."""
+        self._shown_in = _cell_number()
 
     def _ipython_display_(self) -> None:
         from IPython.display import display
 
+        shown, self._shown_in = self._shown_in, None
+        if shown is not None and shown == _cell_number():
+            return
         display(self.widget)
 
     def __repr__(self) -> str:
         fraction = self.progress.get("fraction")
         pct = f" {fraction:.0%}" if isinstance(fraction, (int, float)) else ""
         return f"<TaskHandle {self._id or '(being sent)'} {self.name!r} {self.state}{pct}>"
+
+
+def _cell_number() -> Any:
+    """Which cell runs now (IPython's execution count), None outside IPython."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return None
+    shell = get_ipython()
+    return None if shell is None else shell.execution_count

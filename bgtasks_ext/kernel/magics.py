@@ -2,16 +2,20 @@
 
 A magic only turns a cell and its options into one ``POST tasks`` and a widget, then
 gives control back: the task's life is watched by the handle's events thread, which
-also sets the cell's outputs in the user namespace when it ends. Mistakes (a bad
-option, an unpicklable input, no server) print one line to stderr instead of a
-traceback, since the traceback would be of this module, not of the user's code.
+queues the cell's outputs when it ends; they land in the user namespace between cells
+(:mod:`.landing`). Re-running a ``%%bgtask`` cell supersedes the task it launched
+before (the cell is known by the id JupyterLab sends with each execute request).
+
+Mistakes (a bad option, an unpicklable input, no server) raise IPython's
+``UsageError``: shown as one line without a traceback (the traceback would be of this
+module, not of the user's code), and an error still, so Run All, nbclient and
+papermill stop there as they do for any failing cell.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
-import sys
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -21,11 +25,13 @@ from IPython.core.magic_arguments import MagicHelpFormatter, argument, magic_arg
 from IPython.display import display
 
 from ..core.errors import BgTasksError
-from ..kinds.code import CodeJob, CodeResult
-from .api import kernel_id, launch
+from ..kinds.code import CodeJob
+from .api import attach, kernel_id, launch
 from .cellio import analyze, find_unpicklable, select_inputs
-from .client import Client, TaskDict, get_client
+from .client import Client, get_client
 from .handle import TaskHandle
+from .landing import Landing, landing_for
+from .outputs import CellOutputs, mark_cell
 
 NO_SCHEDULES = "schedules (--every/--cron) are not available in this version"
 VALUE_OPTIONS = ("--key", "--in", "--out", "--executor", "--scope", "--timeout", "--retries",
@@ -94,46 +100,14 @@ def _default_name(source: str) -> str:
     return first if len(first) <= 60 else first[:59] + "…"
 
 
-class _Outputs:
-    """Sets a finished cell's outputs in the user namespace (from the events thread:
-    a plain dict update, no printing) and says so on the widget."""
-
-    def __init__(self, user_ns: dict[str, Any], names: list[str]) -> None:
-        self.user_ns = user_ns
-        self.names = names
-        self.note = ""
-        self.widget: Any = None
-
-    def show(self, widget: Any) -> None:
-        self.widget = widget
-        if self.note:
-            widget.set_note(self.note)
-
-    def __call__(self, handle: TaskHandle, task: TaskDict) -> None:
-        if task.get("state") != "finished":
-            return
-        if task.get("executor") == "kernel":  # it ran in this namespace: nothing to copy
-            got = [n for n in self.names if n in self.user_ns]
-        else:
-            try:
-                result = handle.result_object()
-            except Exception as exc:
-                self._say(f"outputs not set: cannot load the result ({type(exc).__name__}: {exc})")
-                return
-            values = result.outputs if isinstance(result, CodeResult) else {}
-            self.user_ns.update(values)
-            got = sorted(values)
-        self._say(f"outputs set: {', '.join(got)}" if got else "")
-
-    def _say(self, note: str) -> None:
-        self.note = note
-        if self.widget is not None and note:
-            self.widget.set_note(note)
-
-
 @magics_class
 class BgTaskMagics(Magics):
     """The bgtasks magics (registered by ``%load_ext bgtasks_ext``)."""
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell, **kwargs)
+        self._by_cell: dict[str, tuple[TaskHandle, CellOutputs]] = {}
+        """The last task each cell launched (and its end hook), by cell id."""
 
     @property
     def ip(self) -> InteractiveShell:
@@ -148,7 +122,8 @@ class BgTaskMagics(Magics):
     @argument("--in", dest="inputs", metavar="A,B",
               help="Send only these variables (default: every name the cell reads).")
     @argument("--out", dest="outputs", metavar="C,D",
-              help="Set only these variables back (default: every name the cell assigns).")
+              help="Set only these variables back (default: every name the cell assigns, "
+              "except names bound only by import).")
     @argument("--executor", choices=("process", "kernel", "dask"),
               help="process (default: a worker process), kernel (a thread in this kernel "
               "that sees live objects), dask (a Dask cluster).")
@@ -161,7 +136,7 @@ class BgTaskMagics(Magics):
     @argument("--no-widget", action="store_true", help="Do not display the task widget.")
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_cell_magic
-    def bgtask(self, line: str, cell: str | None = None) -> None:
+    def bgtask(self, line: str, cell: str | None = None) -> TaskHandle | None:
         """Run code in the background and return at once, showing the task's widget.
 
         %%bgtask runs the cell below it: the variables it reads are sent along, the
@@ -169,6 +144,8 @@ class BgTaskMagics(Magics):
         one expression, usually a call, and returns its handle: h = %bgtask f(x).
 
         Either way ``_`` becomes the task's handle (``_.wait()``, ``_.result()``).
+        Re-running a %%bgtask cell cancels the task it launched before, if it still
+        runs; that task's outputs never land.
         """
         magic = "%bgtask" if cell is None else "%%bgtask"
         try:
@@ -185,16 +162,19 @@ class BgTaskMagics(Magics):
                 source = cell
             if args.help:
                 print(self.bgtask.__doc__)
-                return
+                return None
             if cell is None and not source:
                 raise UsageError("give an expression to run, e.g. %bgtask f(x)")
             handle = self._launch(args, source, expression=cell is None)
         except (UsageError, BgTasksError) as exc:
-            _one_line(magic, exc)
-            return
+            raise _refusal(magic, exc) from None
         except SystemExit:
-            return
+            return None
         self.ip.user_ns["_"] = handle
+        if cell is not None:
+            return None  # a cell magic's value is displayed: the widget is shown already
+        handle.mark_shown()  # h = %bgtask f(x) gives the handle; shown once either way
+        return handle
 
     def _launch(self, args: Any, source: str, *, expression: bool) -> TaskHandle:
         if args.every is not None or args.cron is not None:
@@ -210,7 +190,10 @@ class BgTaskMagics(Magics):
         outputs = _names(args.outputs)
         if outputs is None:
             outputs = [] if expression else writes
-        job = CodeJob(mode="cell", source=code, outputs=outputs, filename=f"<bgtask {args.name}>")
+        # A kernel-executor cell sets its names here as it runs: none is pickled back.
+        sent = [] if executor == "kernel" else outputs
+        job = CodeJob(mode="cell", source=code, outputs=sent if expression else mark_cell(sent),
+                      filename=f"<bgtask {args.name}>")
         if executor != "kernel":
             wanted = _names(args.inputs)
             missing = [n for n in wanted or [] if n not in shell.user_ns]
@@ -218,11 +201,12 @@ class BgTaskMagics(Magics):
                 raise UsageError(f"--in {missing[0]}: no such variable in this kernel")
             job.inputs = select_inputs(reads if wanted is None else wanted, shell.user_ns,
                                        shell.user_ns_hidden)
-        setter = _Outputs(shell.user_ns, outputs)
+        landing = self._landing()
+        hook = CellOutputs(landing, names=outputs if executor == "kernel" and not expression else None)
         try:
             handle = launch(job, name=args.name or None, key=args.key,
                             executor=executor, scope=args.scope, timeout=args.timeout,
-                            retries=args.retries, namespace=shell.user_ns, on_finish=setter)
+                            retries=args.retries, namespace=shell.user_ns, on_finish=hook)
         except BgTasksError:
             raise
         except Exception as exc:  # pickling the job failed: name the input at fault
@@ -230,10 +214,45 @@ class BgTaskMagics(Magics):
             if culprit is None:
                 raise
             raise culprit from exc
-        if not args.no_widget:
+        if not expression:
+            self._supersede(_cell_id(shell), handle, hook, landing)
+        if args.no_widget:
+            handle.mark_shown()
+        else:
             display(handle.widget)
-            setter.show(handle.widget)
         return handle
+
+    def _landing(self) -> Landing:
+        landing = landing_for(self.ip)
+        assert landing is not None, "a shell always has a landing"
+        return landing
+
+    def _supersede(self, cell_id: str | None, handle: TaskHandle, hook: CellOutputs,
+                   landing: Landing) -> None:
+        """Remember ``handle`` as ``cell_id``'s task; the cell's previous task, if it
+        still runs (or its outputs have not landed yet), is cancelled and its outputs
+        dropped. Done after the launch: a re-run that fails to launch changes nothing."""
+        if cell_id is None:  # a client that sends no cell ids (a console): nothing to match
+            return
+        previous = self._by_cell.get(cell_id)
+        self._by_cell[cell_id] = (handle, hook)
+        if previous is None:
+            return
+        old, old_hook = previous
+        old_id = _known_id(old)
+        if old is handle or (old_id and old_id == _known_id(handle)):
+            return  # the same task again (a live --key)
+        if old.done() and not (old_id and landing.pending(old_id)):
+            return  # it ended and its outputs landed already: nothing to undo
+        old_hook.superseded = True
+        if old_id:
+            landing.supersede(old_id)
+        old_hook.add_note("superseded by a re-run of its cell: its outputs are dropped")
+        hook.add_note(f"superseded task {old_id}" if old_id else "superseded the cell's previous task")
+        try:
+            old.cancel()
+        except BgTasksError:
+            pass  # the server is gone or the task ended: its outputs are dropped all the same
 
     @_usage("%bgtasks [--all]", "%bgtasks attach ID")
     @magic_arguments()
@@ -243,29 +262,57 @@ class BgTaskMagics(Magics):
     @argument("--all", action="store_true", help="Every task, not only this kernel's.")
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_magic
-    def bgtasks(self, line: str) -> None:
+    def bgtasks(self, line: str) -> TaskHandle | None:
         """Show a live table of this kernel's tasks (``--all``: everyone's), or with
-        ``attach ID`` the widget of one task (``_`` becomes its handle)."""
+        ``attach ID`` the widget of one task (``_`` becomes its handle). An attached
+        ``%%bgtask`` cell sets its outputs here when it ends (e.g. after a restart)."""
         try:
             args = parse_argstring(self.bgtasks, line)
             if args.help:
                 print(self.bgtasks.__doc__)
-                return
+                return None
             client = get_client()
             if args.action == "attach":
                 if not args.id:
                     raise UsageError("attach needs a task id: %bgtasks attach ID")
-                handle = TaskHandle(args.id, client)
+                handle = attach(args.id)
                 display(handle.widget)
+                handle.mark_shown()
                 self.ip.user_ns["_"] = handle
-                return
+                return handle
             if args.id:
                 raise UsageError(f"unexpected argument {args.id!r}")
             display(_table(client, None if args.all else kernel_id()))
         except (UsageError, BgTasksError) as exc:
-            _one_line("%bgtasks", exc)
+            raise _refusal("%bgtasks", exc) from None
         except SystemExit:
-            return
+            return None
+        return None
+
+
+def _known_id(handle: TaskHandle) -> str:
+    """The handle's task id without waiting: "" while its input is still being sent
+    (or if sending it failed)."""
+    if handle.sending_now:
+        return ""
+    try:
+        return handle.id
+    except Exception:
+        return ""
+
+
+def _cell_id(shell: Any) -> str | None:
+    """The id of the cell being run, as JupyterLab and Notebook 7 send it in the execute
+    request's metadata (``cellId``); None for clients that send none (nbclient, consoles)."""
+    kernel = getattr(shell, "kernel", None)
+    if kernel is None:
+        return None
+    try:
+        parent = kernel.get_parent("shell") or {}
+    except Exception:
+        return None
+    cell_id = (parent.get("metadata") or {}).get("cellId")
+    return str(cell_id) if cell_id else None
 
 
 def _table(client: Client, kernel_id: str | None) -> Any:
@@ -274,17 +321,21 @@ def _table(client: Client, kernel_id: str | None) -> Any:
     return TasksTable(client, kernel_id=kernel_id)
 
 
-def _one_line(magic: str, exc: BaseException) -> None:
+def _refusal(magic: str, exc: BaseException) -> UsageError:
+    """One line naming the magic: IPython shows a ``UsageError`` without a traceback,
+    and the cell still fails (Run All and nbclient stop)."""
     text = " ".join(str(exc).split()) or type(exc).__name__
-    print(f"{magic}: {text}", file=sys.stderr)
+    return UsageError(f"{magic}: {text}")
 
 
 def load_ipython_extension(ip: Any) -> None:
     ip.register_magics(BgTaskMagics)
+    landing_for(ip)  # hooked now, so the cell that loads the extension counts as running
 
 
 def unload_ipython_extension(ip: Any) -> None:
-    """Forget the magics (``%unload_ext bgtasks_ext``); running tasks go on."""
+    """Forget the magics (``%unload_ext bgtasks_ext``); running tasks go on, and the
+    outputs of their cells still land."""
     for kind in ("line", "cell"):
         table = ip.magics_manager.magics[kind]
         for name in ("bgtask", "bgtasks"):

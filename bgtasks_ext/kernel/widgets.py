@@ -151,7 +151,6 @@ class TaskSource(Protocol):
     @property
     def task(self) -> TaskDict: ...
 
-    @property
     def done(self) -> bool: ...
 
     def add_listener(self, callback: Callable[[TaskDict], None]) -> None: ...
@@ -302,7 +301,7 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
             self.handle.cancel()
         except Exception as exc:
             self.message.value = f"cancel failed: {exc}"
-            self.cancel_button.disabled = self.handle.done
+            self.cancel_button.disabled = self.handle.done()
 
 
 class TasksTable(w.VBox):  # type: ignore[misc]

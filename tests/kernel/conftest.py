@@ -23,8 +23,9 @@ Fixtures
 
 The :class:`Kernel` helper
 --------------------------
-``kernel.execute(code, timeout=30) -> ExecResult``
-    Runs a cell and reads iopub until the kernel is idle again for that cell.
+``kernel.execute(code, timeout=30, cell_id=None) -> ExecResult``
+    Runs a cell and reads iopub until the kernel is idle again for that cell. With
+    ``cell_id``, the request's metadata carries ``cellId``, as JupyterLab sends it.
     ``ExecResult.outputs`` are the iopub contents of stream/display_data/
     execute_result/error messages, ``.error`` the error content (or None),
     ``.comm_opens``/``.comm_msgs`` the comm contents seen meanwhile (any parent: widget
@@ -163,8 +164,17 @@ class Kernel:
             self._read_one(min(left, 0.2))
 
     # -- running cells ---------------------------------------------------------------
-    def execute_async(self, code: str) -> str:
-        msg_id: str = self.client.execute(code, allow_stdin=False)
+    def execute_async(self, code: str, cell_id: str | None = None) -> str:
+        """Send an execute_request; with ``cell_id``, its metadata carries ``cellId`` as
+        JupyterLab's requests do (jupyter_client's ``execute`` sends no metadata)."""
+        if cell_id is None:
+            msg_id: str = self.client.execute(code, allow_stdin=False)
+        else:
+            content = {"code": code, "silent": False, "store_history": True,
+                       "user_expressions": {}, "allow_stdin": False, "stop_on_error": True}
+            msg = self.client.session.msg("execute_request", content, metadata={"cellId": cell_id})
+            self.client.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         self._current[msg_id] = ExecResult()
         return msg_id
 
@@ -182,19 +192,25 @@ class Kernel:
                 raise TimeoutError(f"cell did not finish in {timeout} s; outputs: {result.outputs}")
         finally:
             del self._current[msg_id]
-        try:
-            reply = self.client.get_shell_msg(timeout=5)
-            result.reply = reply["content"]
-        except queue.Empty:
-            pass
+        # The reply to this request (a reply to an earlier one that timed out may come first).
+        deadline = time.monotonic() + 5
+        while (left := deadline - time.monotonic()) > 0:
+            try:
+                reply = self.client.get_shell_msg(timeout=left)
+            except queue.Empty:
+                break
+            if reply.get("parent_header", {}).get("msg_id") == msg_id:
+                result.reply = reply["content"]
+                break
         return result
 
-    def execute(self, code: str, timeout: float = 30) -> ExecResult:
-        return self.wait_idle(self.execute_async(code), timeout)
+    def execute(self, code: str, timeout: float = 30, cell_id: str | None = None) -> ExecResult:
+        return self.wait_idle(self.execute_async(code, cell_id), timeout)
 
-    def execute_ok(self, code: str, timeout: float = 30) -> ExecResult:
-        result = self.execute(code, timeout)
+    def execute_ok(self, code: str, timeout: float = 30, cell_id: str | None = None) -> ExecResult:
+        result = self.execute(code, timeout, cell_id)
         assert result.error is None, result.error_text
+        assert result.reply is None or result.reply.get("status") == "ok", result.reply
         return result
 
     def eval(self, expr: str, timeout: float = 30) -> Any:
@@ -248,11 +264,22 @@ def _connect(server: ServerProcess, kernel_id: str) -> BlockingKernelClient:
         if time.monotonic() > deadline:
             raise RuntimeError(f"no connection file {path}")
         time.sleep(0.05)
-    client = BlockingKernelClient(connection_file=str(path))
-    client.load_connection_file()
-    client.start_channels()
-    client.wait_for_ready(timeout=60)
-    return client
+    for attempt in range(3):
+        client = BlockingKernelClient(connection_file=str(path))
+        client.load_connection_file()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=60)
+            return client
+        except RuntimeError:
+            # "Kernel died before replying": a client without a manager judges by
+            # heartbeats, which a loaded 2-core machine can delay past their 1 s; the
+            # kernel is usually fine, so connect again.
+            client.stop_channels()
+            if attempt == 2:
+                raise
+            time.sleep(1)
+    raise AssertionError("unreachable")
 
 
 def start_server_kernel(server: ServerProcess) -> Kernel:

@@ -22,6 +22,18 @@ def _stderr(result: ExecResult) -> str:
     return "".join(o["text"] for o in result.outputs if o.get("name") == "stderr")
 
 
+def _usage_error(result: ExecResult) -> str:
+    """The one line IPython shows for a ``UsageError``: the cell failed (its reply is an
+    error, so Run All stops) with no traceback and no iopub error message."""
+    assert result.reply is not None and result.reply["status"] == "error", result.reply
+    assert result.reply["ename"] == "UsageError", result.reply
+    assert result.error is None, result.error_text
+    assert "Traceback" not in result.text
+    err = _stderr(result)
+    assert err.startswith("UsageError: ") and err.count("\n") == 1, err
+    return err
+
+
 def _task_count(rest: Rest) -> int:
     return len(rest("GET", "tasks", params={"limit": 1000}).json()["tasks"])
 
@@ -100,11 +112,9 @@ def test_an_unpicklable_input_is_refused_by_name_and_nothing_is_launched(
     before = _task_count(rest)
     # When a background cell reads it
     result = loaded.execute("%%bgtask\nwith lk:\n    m = n + 1")
-    # Then one line names the variable and suggests the kernel executor; no traceback
-    err = _stderr(result)
-    assert result.error is None
-    assert err.count("\n") == 1 and "'lk'" in err and "--executor kernel" in err, err
-    assert "Traceback" not in result.text
+    # Then a UsageError names the variable and suggests the kernel executor; no traceback
+    err = _usage_error(result)
+    assert "%%bgtask: " in err and "'lk'" in err and "--executor kernel" in err, err
     # And nothing was created on the server
     assert _task_count(rest) == before
 
@@ -165,15 +175,12 @@ def test_line_magic_binds_the_handle_to_underscore(loaded: Kernel, rest: Rest) -
     ("%bgtasks frob", "invalid choice"),
     ("%bgtasks attach", "attach needs a task id"),
 ])
-def test_bad_options_give_one_line(loaded: Kernel, rest: Rest, line: str, says: str) -> None:
+def test_bad_options_raise_a_usage_error(loaded: Kernel, rest: Rest, line: str, says: str) -> None:
     before = _task_count(rest)
     # When a magic is misused
     result = loaded.execute(line)
-    # Then it says so in one line on stderr, with no traceback and no task
-    err = _stderr(result)
-    assert result.error is None, result.error_text
-    assert says in err and err.count("\n") == 1, err
-    assert "Traceback" not in result.text
+    # Then the cell fails with a one-line UsageError, no traceback and no task
+    assert says in _usage_error(result)
     assert _task_count(rest) == before
 
 

@@ -1,0 +1,139 @@
+"""What a finished ``%%bgtask`` cell brings back, and what its widget says about it.
+
+:class:`CellOutputs` is the hook a handle calls once when its task ends (in the events
+thread, or at once for a task that had already ended). It loads the task's
+``CodeResult`` and hands the output names to the kernel's :class:`~.landing.Landing`,
+which sets them between cells; the widget's note line tells the user what happened:
+``outputs set: a, b``, or why nothing was set (superseded, not a code task, ran in a
+kernel's own namespace, the server no longer keeps the result...).
+
+The same hook serves the magic (the kernel that launched the cell) and ``attach`` (any
+kernel, e.g. after a restart): a result says by itself that it came from a cell.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..kinds.code import CodeResult
+from .client import TaskDict, TaskNotFound
+from .landing import Landing
+
+CELL_MARK = "__name__"
+"""Listed among a ``%%bgtask`` cell's output names so that its result says it came from a
+cell: every namespace a cell runs in has ``__name__`` (a worker's fresh one and the
+kernel's own alike), so the result's ``outputs`` carry it. A kernel that only has the task
+(``attach`` after a restart) then tells a cell, whose ``result()`` is its outputs, from a
+call or an expression, whose ``result()`` is its value. Never set back in a namespace."""
+
+
+def mark_cell(names: list[str]) -> list[str]:
+    """``names`` plus :data:`CELL_MARK`: the output list a ``%%bgtask`` cell sends."""
+    return names if CELL_MARK in names else [*names, CELL_MARK]
+
+
+def outputs_of(result: Any) -> dict[str, Any]:
+    """The output values a loaded result brings (``{}`` for anything but a cell's)."""
+    if not isinstance(result, CodeResult):
+        return {}
+    return {k: v for k, v in result.outputs.items() if k != CELL_MARK}
+
+
+def is_cell(result: Any) -> bool:
+    return isinstance(result, CodeResult) and CELL_MARK in result.outputs
+
+
+def value_of(result: Any) -> Any:
+    """What ``h.result()`` returns for a loaded result: a ``%%bgtask`` cell's outputs as
+    ``{name: value}``; the value of a call (``submit``) or an expression (``%bgtask``);
+    any other kind's result as it is."""
+    if is_cell(result):
+        return outputs_of(result)
+    return result.value if isinstance(result, CodeResult) else result
+
+
+class CellOutputs:
+    """A handle's end hook: queue the cell's outputs for landing, keep the note true.
+
+    ``attached``: made by ``attach`` rather than by the launching magic, so the task may
+    be anything (another kind, a call, a kernel-executor cell that ran elsewhere) and
+    the note says why nothing is set. ``names``: given for a kernel-executor cell, its
+    outputs, which it sets itself as it runs in this very namespace (so they are not
+    pickled back: the objects such a cell makes often cannot be).
+    """
+
+    def __init__(self, landing: Landing, *, attached: bool = False,
+                 names: list[str] | None = None) -> None:
+        self.landing = landing
+        self.attached = attached
+        self.names = None if names is None else [n for n in names if n != CELL_MARK]
+        self.values: dict[str, Any] | None = None
+        """A kernel-executor cell's outputs as they were when it ended (its ``result()``)."""
+        self.widget: Any = None
+        self.superseded = False
+        """Set when a re-run of the cell replaced this task: its outputs never land."""
+        self._prefix: list[str] = []
+        self._status = ""
+
+    # -- the note ----------------------------------------------------------------------
+    def show(self, widget: Any) -> None:
+        """Write the note on ``widget`` from now on (and what it says already)."""
+        self.widget = widget
+        self._render()
+
+    def add_note(self, text: str) -> None:
+        """A note that stays in front of the status (e.g. ``superseded task ...``)."""
+        self._prefix.append(text)
+        self._render()
+
+    def _say(self, status: str) -> None:
+        self._status = status
+        self._render()
+
+    def _render(self) -> None:
+        text = " · ".join([*self._prefix, self._status] if self._status else self._prefix)
+        if self.widget is not None and text:
+            self.widget.set_note(text)
+
+    # -- the task's end ----------------------------------------------------------------
+    def __call__(self, handle: Any, task: TaskDict) -> None:
+        if self.superseded or task.get("state") != "finished":
+            return  # superseded by a re-run of its cell; or the widget shows the error
+        if self.landing.superseded(handle.id):
+            return
+        if task.get("kind") != "code":
+            if self.attached:
+                self._say(f"no outputs to set: a {task.get('kind')!r} task, not a %%bgtask cell")
+            return
+        if task.get("executor") == "kernel":
+            self._kernel_executor(handle)
+            return
+        try:
+            result = handle.result_object()
+        except TaskNotFound:
+            self._say("outputs not set: the server no longer keeps this task's result")
+            return
+        except Exception as exc:
+            self._say(f"outputs not set: cannot load the result ({type(exc).__name__}: {exc})")
+            return
+        values = outputs_of(result)
+        if not values:
+            if self.attached and not is_cell(result):
+                self._say("no outputs to set: not a %%bgtask cell (h.result() is its value)")
+            return
+        if self.landing.running:
+            self._say(f"outputs land when the running cell ends: {', '.join(sorted(values))}")
+        self.landing.put(handle.id, values, self._landed)
+
+    def _kernel_executor(self, handle: Any) -> None:
+        if self.attached:
+            self._say("outputs not copied: a kernel-executor cell sets them in the kernel it ran in")
+            return
+        if self.names is None:
+            return  # an expression or a call: its value is its result
+        user_ns = self.landing.shell.user_ns
+        self.values = {n: user_ns[n] for n in self.names if n in user_ns}
+        self._say(f"outputs set: {', '.join(sorted(self.values))}" if self.values else "")
+
+    def _landed(self, names: list[str]) -> None:
+        self._say(f"outputs set: {', '.join(names)}" if names else "")
