@@ -206,7 +206,7 @@ class Worker:
                 return
             current = self.current
             if current is not None:
-                current[0].log(data.decode("utf-8", "replace"))
+                current[1].log(data.decode("utf-8", "replace"))
             else:
                 try:
                     os.write(self.real_out, data)

@@ -31,7 +31,7 @@ from .cellio import analyze, find_unpicklable, select_inputs
 from .client import Client, get_client
 from .handle import TaskHandle
 from .landing import Landing, landing_for
-from .outputs import CellOutputs, mark_cell
+from .outputs import CellOutputs
 
 NO_SCHEDULES = "schedules (--every/--cron) are not available in this version"
 VALUE_OPTIONS = ("--key", "--in", "--out", "--executor", "--scope", "--timeout", "--retries",
@@ -192,7 +192,7 @@ class BgTaskMagics(Magics):
             outputs = [] if expression else writes
         # A kernel-executor cell sets its names here as it runs: none is pickled back.
         sent = [] if executor == "kernel" else outputs
-        job = CodeJob(mode="cell", source=code, outputs=sent if expression else mark_cell(sent),
+        job = CodeJob(mode="cell", source=code, outputs=sent, is_cell=not expression,
                       filename=f"<bgtask {args.name}>")
         if executor != "kernel":
             wanted = _names(args.inputs)

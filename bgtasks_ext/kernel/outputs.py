@@ -19,28 +19,15 @@ from ..kinds.code import CodeResult
 from .client import TaskDict, TaskNotFound
 from .landing import Landing
 
-CELL_MARK = "__name__"
-"""Listed among a ``%%bgtask`` cell's output names so that its result says it came from a
-cell: every namespace a cell runs in has ``__name__`` (a worker's fresh one and the
-kernel's own alike), so the result's ``outputs`` carry it. A kernel that only has the task
-(``attach`` after a restart) then tells a cell, whose ``result()`` is its outputs, from a
-call or an expression, whose ``result()`` is its value. Never set back in a namespace."""
-
-
-def mark_cell(names: list[str]) -> list[str]:
-    """``names`` plus :data:`CELL_MARK`: the output list a ``%%bgtask`` cell sends."""
-    return names if CELL_MARK in names else [*names, CELL_MARK]
-
-
 def outputs_of(result: Any) -> dict[str, Any]:
     """The output values a loaded result brings (``{}`` for anything but a cell's)."""
-    if not isinstance(result, CodeResult):
-        return {}
-    return {k: v for k, v in result.outputs.items() if k != CELL_MARK}
+    return dict(result.outputs) if isinstance(result, CodeResult) else {}
 
 
 def is_cell(result: Any) -> bool:
-    return isinstance(result, CodeResult) and CELL_MARK in result.outputs
+    """Whether a loaded result came from a ``%%bgtask`` cell (results of older versions
+    say nothing: taken as not)."""
+    return isinstance(result, CodeResult) and bool(getattr(result, "is_cell", False))
 
 
 def value_of(result: Any) -> Any:
@@ -66,7 +53,7 @@ class CellOutputs:
                  names: list[str] | None = None) -> None:
         self.landing = landing
         self.attached = attached
-        self.names = None if names is None else [n for n in names if n != CELL_MARK]
+        self.names = names
         self.values: dict[str, Any] | None = None
         """A kernel-executor cell's outputs as they were when it ended (its ``result()``)."""
         self.widget: Any = None

@@ -73,6 +73,10 @@ class CodeJob:
     cells: dict[str, CellSource] = field(default_factory=dict)
     """Notebook cells this job's code comes from, by IPython's file name of the cell, so
     that tracebacks show them wherever the job runs."""
+    is_cell: bool = False
+    """A ``%%bgtask`` cell (not a call or a ``%bgtask`` expression): its ``result()`` in
+    the kernel is its outputs, not its value. Copied onto the :class:`CodeResult`, so a
+    kernel that only has the task (``attach`` after a restart) knows it too."""
 
 
 @dataclass
@@ -81,6 +85,8 @@ class CodeResult:
 
     value: Any = None
     outputs: dict[str, Any] = field(default_factory=dict)
+    is_cell: bool = False
+    """Came from a ``%%bgtask`` cell (see :attr:`CodeJob.is_cell`)."""
 
     def __bgtask_preview__(self) -> Any:
         return {"value": preview(self.value), "outputs": sorted(self.outputs)}
@@ -104,7 +110,8 @@ def run_code(job: CodeJob, namespace: dict[str, Any] | None = None) -> CodeResul
     else:
         raise ValueError(f"unknown code job mode {job.mode!r}")
     outputs = {name: ns[name] for name in job.outputs if name in ns}
-    return CodeResult(value, outputs)
+    # getattr: jobs pickled by older versions have no is_cell
+    return CodeResult(value, outputs, is_cell=getattr(job, "is_cell", False))
 
 
 def _exec_cell(job: CodeJob, ns: dict[str, Any], shown: bool) -> Any:

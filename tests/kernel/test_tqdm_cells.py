@@ -45,7 +45,10 @@ def test_a_tqdm_auto_loop_in_a_cell_drives_the_tasks_widget(loaded: Kernel, rest
         "for row in tqdm(range(30), desc='rows'):\n    time.sleep(0.05)\n"
         "total_rows = row + 1")
     displayed = [o for o in result.outputs if "data" in o]
-    bar = loaded.widgets_of("FloatProgressModel")[-1]  # the task's widget's progress bar
+    # The task's widget's progress bar (0..1); a hidden tqdm notebook bar made in the
+    # kernel executor's thread may be opened after it, and counts 0..30.
+    (bar,) = [cid for cid in loaded.widgets_of("FloatProgressModel")
+              if loaded.widgets[cid].get("max") == 1.0]
 
     def values() -> list[float]:
         return [d["value"] for _, cid, d in loaded.updates if cid == bar and "value" in d]
