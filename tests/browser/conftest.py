@@ -307,8 +307,9 @@ def page(
 
 @pytest.fixture
 def lab_page(page: Page, lab_server: LabServer) -> Page:
-    """``page`` showing JupyterLab, its application started and its layout restored."""
-    page.goto(lab_server.lab_url())
+    """``page`` showing JupyterLab, its application started, on a fresh layout: ``reset``
+    drops the workspace an earlier test left (its open notebooks would be restored)."""
+    page.goto(lab_server.lab_url() + "&reset")
     page.wait_for_function("() => window.jupyterapp !== undefined")
     page.evaluate(
         "async () => { await window.jupyterapp.started; await window.jupyterapp.restored; }"
