@@ -22,22 +22,21 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from . import policy, retry
+from .admission import admit
 from .attempt import too_large
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
 from .models import (
     LogChunk,
     Page,
     Progress,
-    Scope,
     Task,
     TaskError,
     TaskEvent,
     TaskFilter,
     TaskSpec,
-    new_id,
 )
 from .ports import AppendLog, DeleteTask, Executor, Job, Op, Outcome, OutcomeStatus, Prune, PutBlob, PutTask, Store
-from .registry import KindDef, KindRegistry
+from .registry import KindRegistry
 from .states import State, advance
 from .timers import Timer, Timers
 from .writer import Writer
@@ -52,11 +51,6 @@ _NONE_PICKLES = frozenset(pickle.dumps(None, protocol=p) for p in range(2, pickl
 """Results that are just None: comparing bytes is not loading them."""
 
 _NO_PROGRESS = Progress()
-
-def _number(value: Any) -> bool:
-    """A real number, as JSON has them: ``True`` is not 1 (bool is an int in Python)."""
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
-
 
 _SCHEDULE = "schedule"
 _STORED = "stored"
@@ -425,7 +419,8 @@ class Engine:
         """Make the task live and queue its first writes, under the lock so that no later
         change of it can be queued first. Returns the task and a future of the commit
         (``None`` when ``key`` matched a live task, which is returned instead)."""
-        task = self._build(spec)
+        task = admit(spec, self.kinds, self.executors, self.config.default_executor,
+                     self.config.default_timeout, self._clock())
         ops: list[Op] = [PutTask(task)]
         if spec.payload is not None:
             ops.append(PutBlob(task.id, "input", spec.payload))
@@ -445,76 +440,6 @@ class Engine:
                 waiter = writer.put(ops, durable=True, note=note)
             self._emit("created", task)
         return task, waiter
-
-    def _build(self, spec: TaskSpec) -> Task:
-        kdef = self.kinds.get(spec.kind)
-        params = kdef.validate(spec.params)
-        executor = spec.executor or self._default_executor(kdef, spec)
-        if executor not in self.executors:
-            raise InvalidInput("executor", f"{executor!r} is not one of {sorted(self.executors)}")
-        self._check_placement(spec, kdef, executor)
-        timeout = spec.timeout if spec.timeout is not None else self.config.default_timeout
-        if timeout is not None and not (_number(timeout) and timeout > 0):
-            raise InvalidInput("timeout", "must be a number of seconds above 0")
-        if isinstance(spec.retries, bool) or not isinstance(spec.retries, int) or not 0 <= spec.retries <= 100:
-            raise InvalidInput("retries", "must be a whole number from 0 to 100")
-        if spec.run_on is not None and not _number(spec.run_on):
-            raise InvalidInput("run_on", "must be a time")
-        if spec.key is not None and (not isinstance(spec.key, str) or not spec.key):
-            raise InvalidInput("key", "must be a non-empty string")
-        if spec.name is not None and not isinstance(spec.name, str):
-            raise InvalidInput("name", "must be a string")
-        return Task(
-            id=new_id(),
-            kind=kdef.name,
-            name=spec.name or kdef.name,
-            params=params,
-            state=State.PENDING,
-            created_at=self._clock(),
-            executor=executor,
-            run_on=spec.run_on,
-            owner=spec.owner,
-            origin=spec.origin,
-            key=spec.key,
-            scope=Scope(spec.scope),
-            schedule_id=spec.schedule_id,
-            retries=spec.retries,
-            timeout=timeout,
-            python=spec.python,
-            cwd=spec.cwd,
-            has_payload=spec.payload is not None,
-        )
-
-    def _default_executor(self, kdef: KindDef, spec: TaskSpec) -> str:
-        """``default_executor``, unless the task carries user data and that executor runs
-        in the server process: then the first configured executor that may load it."""
-        default = self.config.default_executor
-        carries_data = kdef.needs_payload or spec.payload is not None
-        if not carries_data or not self.executors[default].in_server_process:
-            return default
-        for name, ex in self.executors.items():
-            if not ex.in_server_process and not ex.in_kernel:
-                return name
-        return default  # refused below, by name
-
-    def _check_placement(self, spec: TaskSpec, kdef: KindDef, executor: str) -> None:
-        """The rules of where a task can run, for every caller (REST, kernels, Python)."""
-        ex = self.executors[executor]
-        if (kdef.needs_payload or spec.payload is not None) and ex.in_server_process:
-            # The server never unpickles user data: only workers and kernels load payloads.
-            raise InvalidInput("executor", f"{executor!r} runs tasks in the server process, which "
-                               f"never loads user data: a {kdef.name!r} task with a payload runs on "
-                               "a worker ('process') or in its kernel ('kernel')")
-        if ex.in_kernel:
-            if not spec.origin.kernel_id:
-                raise InvalidInput("executor", f"{executor!r} needs origin.kernel_id: the kernel "
-                                   "that will run the task")
-            if spec.retries:
-                raise InvalidInput("retries", f"a task of the {executor!r} executor runs once: "
-                                   "its kernel cannot run it again")
-        elif kdef.needs_payload and spec.payload is None:
-            raise InvalidInput("payload", f"a {kdef.name!r} task needs a payload (sent by "
-                               "%%bgtask or bgtasks_ext.submit)")
 
     def _check_running(self) -> None:
         if not self._running or self._stopping:

@@ -105,12 +105,14 @@ def test_exception_and_cancelled(loaded: Kernel) -> None:
 
 def test_await_does_not_block_the_kernel_loop(loaded: Kernel) -> None:
     # Given a coroutine ticking on the kernel's own asyncio loop
-    # When a cell awaits a task / Then the loop kept turning while it waited, and the
+    # When a cell awaits a task of half a second / Then the loop kept turning while it
+    # waited (blocked, it would not have ticked more than once), and the
     # await gives the task's result
     loaded.execute_ok("import asyncio\nticks = 0\nasync def ticker():\n    global ticks\n"
                       "    while True:\n        ticks += 1\n        await asyncio.sleep(0.01)\n"
                       "t = asyncio.ensure_future(ticker())\n"
-                      "value = await bgtasks_ext.submit(sum, [1, 2, 3])\n"
+                      "import time\ndef slow_sum(xs):\n    time.sleep(0.5)\n    return sum(xs)\n"
+                      "value = await bgtasks_ext.submit(slow_sum, [1, 2, 3])\n"
                       "t.cancel()\nwaited_ticks = ticks", timeout=60)
     assert loaded.eval("value") == 6
     assert loaded.eval("waited_ticks") >= 3
