@@ -110,6 +110,12 @@ def _nothing() -> None:
     return None
 
 
+def _say(label: w.Label, text: str) -> None:
+    """Set a line's text; an empty line is hidden rather than left as a blank row."""
+    label.value = text
+    label.layout.display = "" if text else "none"
+
+
 class _Ticker:
     """One daemon thread for all widgets of the kernel: elapsed time moves every
     second even when no event arrives (logs are pushed: nothing is polled)."""
@@ -176,8 +182,9 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         self.cancel_button = w.Button(description="Cancel", icon="stop", button_style="warning",
                                       tooltip="Stop this task (nothing it already did is undone)",
                                       layout=w.Layout(width="auto"))
-        self.message = w.Label()
-        self.note = w.Label()
+        # Lines that take no room while they say nothing (an empty Label is a blank row).
+        self.message = w.Label(layout=w.Layout(display="none"))
+        self.note = w.Label(layout=w.Layout(display="none"))
         self.error = w.HTML(layout=w.Layout(display="none"))
         self.log_view = w.HTML(value=log_html(""))
         self.log_box = w.Accordion(children=[self.log_view], selected_index=None)
@@ -208,7 +215,7 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
             elif state == "finished":
                 self.bar.value = 1.0
             self.bar.bar_style = BAR_STYLE.get(state, "")
-            self.message.value = self._message(progress)
+            _say(self.message, self._message(progress))
             self.timing.value = timing(task)
             self.cancel_button.disabled = state in TERMINAL or state == "cancelling"
             # A disabled orange button still reads as an action: grey it out.
@@ -245,7 +252,7 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
     def set_note(self, text: str) -> None:
         """A line under the bar, e.g. ``outputs set: a, b`` (set by the magic)."""
         with self._render_lock:
-            self.note.value = text
+            _say(self.note, text)
 
     def tick(self) -> None:
         task = self.handle.task
@@ -300,7 +307,7 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         try:
             self.handle.cancel()
         except Exception as exc:
-            self.message.value = f"cancel failed: {exc}"
+            _say(self.message, f"cancel failed: {exc}")
             self.cancel_button.disabled = self.handle.done()
 
 
