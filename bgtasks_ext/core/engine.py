@@ -14,6 +14,7 @@ it to asyncio with :meth:`asubmit` and thread-safe listeners.
 from __future__ import annotations
 
 import builtins
+import contextlib
 import logging
 import pickle
 import threading
@@ -35,7 +36,7 @@ from .models import (
     TaskFilter,
     TaskSpec,
 )
-from .ports import AppendLog, DeleteTask, Executor, Job, Op, Outcome, OutcomeStatus, Prune, PutBlob, PutTask, Store
+from .ports import AppendLog, DeleteTask, DropInputs, Executor, Job, Op, Outcome, OutcomeStatus, Prune, PutBlob, PutTask, Store
 from .registry import KindRegistry
 from .states import State, advance
 from .timers import Timer, Timers
@@ -80,6 +81,9 @@ class EngineConfig:
     """Prune history after this many tasks ended (and at start)."""
     max_result_bytes: int = 256 * 2**20
     """The largest pickled result kept; a bigger one fails its task (``result_too_large``)."""
+    keep_inputs_for: float | None = 86_400.0
+    """Seconds an ended task's ``input`` blob is kept (for a retry): 0 drops it as the task
+    ends, ``None`` keeps it as long as the task."""
 
 
 class Engine:
@@ -132,6 +136,13 @@ class Engine:
         changed, pending = policy.recover(self.store.live(), self._clock(), self.store.started())
         ops: list[Op] = [PutTask(task) for task in changed]
         ops.append(Prune(self.config.keep, self._prune_before()))
+        now, keep_inputs = self._clock(), self.config.keep_inputs_for
+        if keep_inputs is not None:
+            # Inputs whose timers a previous run took with it: the old ones now, the
+            # rest (ended before this start) once their retention has passed.
+            ops.append(DropInputs(now - keep_inputs))
+            if keep_inputs > 0:
+                self._timers.at(now + keep_inputs, self._drop_inputs, now, None)
         fut = self._writer.put(ops, durable=True)
         assert fut is not None
         fut.result()
@@ -475,6 +486,14 @@ class Engine:
             ops: list[Op] = [PutTask(new)]
             if result is not None and result not in _NONE_PICKLES:
                 ops.append(PutBlob(new.id, "result", result))
+            if new.has_payload and self.config.keep_inputs_for is not None:
+                ended_at = new.finished_at or self._clock()
+                if self.config.keep_inputs_for <= 0:
+                    ops.append(DropInputs(ended_at, new.id))
+                elif self._timers is not None:
+                    with contextlib.suppress(EngineClosed):  # stopped: the next start sweeps
+                        self._timers.at(ended_at + self.config.keep_inputs_for,
+                                        self._drop_inputs, ended_at, new.id)
             self._ended_since_prune += 1
             if self._ended_since_prune >= self.config.prune_every:
                 self._ended_since_prune = 0
@@ -665,6 +684,12 @@ class Engine:
             if task is not None and task.attempt == attempt and task.state is State.CANCELLING:
                 log.warning("executor %s never confirmed cancel of %s", task.executor, task_id)
                 self.done(task_id, Outcome(OutcomeStatus.CANCELLED))
+
+    def _drop_inputs(self, before: float, task_id: str | None) -> None:
+        """A timer's due: an ended task's input retention has passed (see :class:`DropInputs`)."""
+        if self._writer is not None:
+            with contextlib.suppress(EngineClosed):
+                self._writer.put([DropInputs(before, task_id)])
 
     def _prune_before(self) -> float | None:
         return None if self.config.max_age is None else self._clock() - self.config.max_age

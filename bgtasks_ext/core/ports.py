@@ -73,7 +73,20 @@ class Prune:
     before: float | None
 
 
-Op = Union[PutTask, DeleteTask, AppendLog, PutBlob, Prune]
+@dataclass(frozen=True, slots=True)
+class DropInputs:
+    """Delete the ``input`` blob of terminal tasks that finished at or before ``before``
+    (epoch seconds); only of ``task_id`` when given. The record, log and result stay.
+
+    Inputs (a cell's pickled variables: possibly hundreds of MB) are kept after a task
+    ends only so that it can be retried; this is how the engine lets them go. A live
+    task's input is never touched: the store checks the state, not the caller."""
+
+    before: float
+    task_id: str | None = None
+
+
+Op = Union[PutTask, DeleteTask, AppendLog, PutBlob, Prune, DropInputs]
 
 
 class Store(ABC):

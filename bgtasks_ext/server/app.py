@@ -90,6 +90,13 @@ class BgTasks(ExtensionApp):
         30.0, help="Days a finished, failed or cancelled task is kept; 0 keeps them forever."
     ).tag(config=True)
 
+    keep_inputs_for = Float(
+        86_400.0, min=0, allow_none=True,
+        help="Seconds the input of an ended task (what %%bgtask and submit() sent: the "
+        "pickled code and variables) is kept so that the task can be retried; 0 drops it as "
+        "the task ends, None keeps it as long as the task. A live task's input is always kept.",
+    ).tag(config=True)
+
     cancel_grace = Float(
         5.0,
         help="Seconds a cancelled (or stopping) task gets to stop before it is interrupted, "
@@ -224,6 +231,7 @@ class BgTasks(ExtensionApp):
             max_age=self.keep_days * 86_400 or None,
             cancel_grace=self.cancel_grace,
             max_result_bytes=self.max_result_bytes,
+            keep_inputs_for=self.keep_inputs_for,
         )
         return Engine(store, executors, kinds, config)
 

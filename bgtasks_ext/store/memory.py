@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..core.errors import BgTasksError
 from ..core.models import LogChunk, Page, Task, TaskFilter
-from ..core.ports import AppendLog, DeleteTask, Op, Prune, PutBlob, PutTask, Store
+from ..core.ports import AppendLog, DeleteTask, DropInputs, Op, Prune, PutBlob, PutTask, Store
 from . import codec
 
 
@@ -105,7 +105,7 @@ class MemoryStore(Store):
             elif isinstance(op, Prune):
                 codec.check_keep(op.keep)
                 prepared.append(op)
-            elif isinstance(op, (DeleteTask, PutBlob)):
+            elif isinstance(op, (DeleteTask, PutBlob, DropInputs)):
                 prepared.append(op)
             else:
                 raise TypeError(f"not a store operation: {op!r}")
@@ -128,6 +128,13 @@ class MemoryStore(Store):
         elif isinstance(op, Prune):
             for task_id in self._prunable(op):
                 self._delete(task_id)
+        elif isinstance(op, DropInputs):
+            candidates = [op.task_id] if op.task_id is not None else [k[0] for k in self._blobs if k[1] == "input"]
+            for task_id in candidates:
+                task = self._tasks.get(task_id)
+                if task is not None and task.terminal and task.finished_at is not None \
+                        and task.finished_at <= op.before:
+                    self._blobs.pop((task_id, "input"), None)
 
     def _delete(self, task_id: str) -> None:
         if self._tasks.pop(task_id, None) is not None:

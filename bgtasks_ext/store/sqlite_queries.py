@@ -13,7 +13,7 @@ from functools import partial
 from typing import Any, Callable
 
 from ..core.models import TaskFilter
-from ..core.ports import AppendLog, DeleteTask, Prune, PutBlob, PutTask
+from ..core.ports import AppendLog, DeleteTask, DropInputs, Prune, PutBlob, PutTask
 from ..core.states import State
 from . import codec
 
@@ -111,6 +111,8 @@ def plan(cls: type, ops: list[Any]) -> list[Step]:
         for op in ops:
             codec.check_keep(op.keep)
         return [partial(_prune, op.keep, op.before) for op in ops]
+    if cls is DropInputs:
+        return [partial(_drop_inputs, op.before, op.task_id) for op in ops]
     raise TypeError(f"not a store operation: {cls.__name__}")
 
 
@@ -170,3 +172,17 @@ def _prune(keep: int | None, before: float | None, conn: sqlite3.Connection) -> 
     ids = [(i,) for i in doomed]
     for sql in _DELETE:
         conn.executemany(sql, ids)
+
+
+def _drop_inputs(before: float, task_id: str | None, conn: sqlite3.Connection) -> None:
+    """Delete the ``input`` blobs of terminal tasks finished at or before ``before``.
+    A sweep walks the (few) input blobs, not the history: most tasks have no input."""
+    marks = ", ".join("?" * len(codec.TERMINAL_STATES))
+    states = [s.value for s in codec.TERMINAL_STATES]
+    which, args = ("AND b.task_id = ?", [task_id]) if task_id is not None else ("", [])
+    conn.execute(
+        "DELETE FROM blobs WHERE name = 'input' AND task_id IN ("
+        " SELECT b.task_id FROM blobs b JOIN tasks t ON t.id = b.task_id"
+        f" WHERE b.name = 'input' {which} AND t.finished_at <= ? AND t.state IN ({marks}))",
+        (*args, before, *states),
+    )
