@@ -2,6 +2,7 @@
 import * as React from 'react';
 
 import { progressLabel } from './numbers';
+import { retryRefusal } from './retry';
 import { elapsed } from './time';
 import { ITask, LIVE_STATES } from './types';
 
@@ -57,6 +58,7 @@ function Action(props: {
   title: string;
   onClick: () => void;
   warn?: boolean;
+  disabled?: boolean;
 }): JSX.Element {
   return (
     <button
@@ -64,6 +66,7 @@ function Action(props: {
       className={`jp-BgTasks-action${props.warn ? ' jp-mod-warn' : ''}`}
       title={props.title}
       onClick={props.onClick}
+      disabled={props.disabled}
     >
       {props.label}
     </button>
@@ -78,6 +81,7 @@ function TaskRowImpl(props: {
   const { task, actions, now } = props;
   const live = LIVE_STATES.has(task.state);
   const path = task.origin.path;
+  const cannotRetry = retryRefusal(task);
   return (
     <li
       className="jp-BgTasks-row"
@@ -132,8 +136,12 @@ function TaskRowImpl(props: {
           <>
             <Action
               label="Retry"
-              title="Run it again as a new task: the same parameters and inputs"
+              title={
+                cannotRetry ??
+                'Run it again as a new task: the same parameters and inputs'
+              }
               onClick={() => actions.retry(task)}
+              disabled={cannotRetry !== null}
             />
             <Action
               label="Delete"

@@ -1,6 +1,6 @@
 """The panel's remaining entry points and row actions in a real JupyterLab: the status bar
-indicator opens it; Retry (of a REST task and of a %%bgtask cell), Delete and Show error on
-ended tasks."""
+indicator opens it; Retry (of a REST task and of a %%bgtask cell; greyed out for a cell that ran
+inside its kernel), Delete and Show error on ended tasks."""
 
 from __future__ import annotations
 
@@ -244,4 +244,54 @@ def test_retry_of_a_failed_bgtask_cell_runs_it_again_without_its_kernel(
     # And the failed run is still there, as it was
     show_tab(panel, "failed")
     expect(row(panel, old_id)).to_have_attribute("data-state", "failed")
+    assert page_errors == []
+
+
+def test_a_kernel_executor_cell_offers_no_retry_and_says_to_run_the_cell_again(
+    lab_page: Page,
+    lab_server: LabServer,
+    page_errors: list[str],
+    screenshot: Callable[[Page, str], Path],
+) -> None:
+    # Given two %%bgtask cells run in the browser, both finished: one ran inside its kernel
+    # (--executor kernel), the other in a worker
+    (lab_server.root_dir / "kernel_cell.ipynb").write_text(notebook_json([
+        "%load_ext bgtasks_ext",
+        "%%bgtask --executor kernel in the kernel\nhere = 'kernel'",
+        "%%bgtask in a worker\nthere = 'worker'",
+    ]))
+    page = lab_page
+    panel = open_panel(page)
+    page.evaluate(
+        "() => window.jupyterapp.commands.execute('docmanager:open', {path: 'kernel_cell.ipynb'})"
+    )
+    expect(page.locator(".jp-Notebook")).to_be_visible(timeout=20_000)
+    expect(page.locator(".jp-Notebook-ExecutionIndicator[data-status='idle']")).to_have_count(
+        1, timeout=30_000
+    )
+    page.evaluate("() => { window.jupyterapp.commands.execute('notebook:run-all-cells'); }")
+    show_tab(panel, "finished")
+    in_kernel = panel.locator('.jp-BgTasks-row[aria-label="in the kernel"]')
+    in_worker = panel.locator('.jp-BgTasks-row[aria-label="in a worker"]')
+    expect(in_kernel).to_have_attribute("data-state", "finished", timeout=30_000)
+    expect(in_worker).to_have_attribute("data-state", "finished", timeout=30_000)
+    kernel_id = in_kernel.get_attribute("data-task-id")
+    assert kernel_id
+    assert lab_server.api("GET", f"{API}tasks/{kernel_id}")["executor"] == "kernel"
+
+    # Then the kernel one's Retry is there but disabled, its tooltip saying why and what to do
+    retry = in_kernel.get_by_role("button", name="Retry")
+    expect(retry).to_be_disabled()
+    expect(retry).to_have_attribute("title", "Ran inside its kernel: run the cell again")
+    # And the worker one's Retry is offered as before
+    expect(in_worker.get_by_role("button", name="Retry")).to_be_enabled()
+    screenshot(page, "panel_retry_disabled_kernel_executor")
+
+    # When the disabled Retry is clicked anyway
+    retry.click(force=True)
+    # Then nothing is asked of the server: no new task, no error toast
+    time.sleep(0.5)
+    tasks = lab_server.api("GET", f"{API}tasks?limit=50")["tasks"]
+    assert not [t for t in tasks if t["origin"].get("retry_of") == kernel_id], tasks
+    expect(page.locator(".jp-toast-message").filter(has_text="Could not")).to_have_count(0)
     assert page_errors == []
