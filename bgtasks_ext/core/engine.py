@@ -239,6 +239,12 @@ class Engine:
         waiter.result()  # type: ignore[union-attr]
         return task, True
 
+    def check(self, spec: TaskSpec) -> None:
+        """Raise what :meth:`create` would refuse ``spec`` for; create nothing."""
+        self._check_running()
+        admit(spec, self.kinds, self.executors, self.config.default_executor,
+              self.config.default_timeout, self._clock())
+
     def submit(self, spec: TaskSpec) -> Task:
         """:meth:`create`, returning only the task."""
         return self.create(spec)[0]

@@ -8,8 +8,9 @@ whichever of them saw it end.
 
 The rules:
 
-- a failed attempt is retried (pending again, ``attempt + 1``) while
-  ``attempt <= retries``, else the task ends ``failed``;
+- a failed attempt is retried (pending again, ``attempt + 1``, its error kept to show
+  why) while ``attempt <= retries``, else the task ends ``failed``; a task that then
+  finishes has no error;
 - a timed-out attempt is a failed one with reason ``timeout``;
 - a task whose cancel was asked for by a user ends ``cancelled`` (retries do not
   apply: it was stopped on purpose), also if it returned meanwhile (its result is
@@ -77,8 +78,10 @@ def after_attempt(task: Task, outcome: Outcome, now: float, *, stopping: bool,
     ``retry_at``: when a retry would run (after the back-off)."""
     status = outcome.status
     if status is OutcomeStatus.FINISHED and task.state is State.RUNNING:
+        # error=None: an earlier attempt's error (kept while it waited to retry) is not
+        # the finished task's.
         return task.evolve(state=advance(task.state, State.FINISHED), finished_at=now,
-                           result_preview=outcome.preview)
+                           result_preview=outcome.preview, error=None)
     if status is OutcomeStatus.FAILED:
         error = outcome.error or TaskError("Error", "the task failed")
         return retry_or_fail(task, error, now, retry_at)

@@ -90,6 +90,9 @@ def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
         origin={"kernel_id": kernel_id(), "path": os.environ.get("JPY_SESSION_NAME")},
     )
     if not kernel and len(payload) >= SEND_IN_BACKGROUND:
+        # Asked now, in a few ms: a refusal (a bad option, inputs over the server's
+        # limit) raises here, in the cell, rather than failing the handle later.
+        client.check(payload_size=len(payload), **fields)
         return TaskHandle.sending(
             client, lambda on_sent: client.create(payload=payload, on_sent=on_sent, **fields),
             size=len(payload), name=name or "code", on_finish=on_finish)

@@ -247,6 +247,12 @@ class Client:
             raise _error_for(resp.status, raw)
         return raw
 
+    def check(self, payload_size: int = 0, **body: Any) -> None:
+        """Raise the :class:`ServerError` ``create(**body)`` with a payload of
+        ``payload_size`` bytes would meet (``POST tasks?check_only=true``); create nothing."""
+        body = {k: v for k, v in body.items() if v is not None}
+        self._json("POST", "tasks", body, check_only="true", payload_size=payload_size)
+
     def get(self, task_id: str) -> TaskDict:
         result: TaskDict = self._json("GET", f"tasks/{task_id}")
         return result

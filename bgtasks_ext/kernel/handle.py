@@ -30,8 +30,11 @@ def _nothing() -> None:
 
 
 def _sending_progress(sent: int, size: int) -> dict[str, Any]:
+    message = f"sending inputs: {human_bytes(sent)} of {human_bytes(size)}"
+    if size and sent >= size:
+        message = f"inputs sent ({human_bytes(size)}): the server is storing them"
     return {"current": None, "total": None, "fraction": sent / size if size else None,
-            "message": f"sending inputs: {human_bytes(sent)} of {human_bytes(size)}"}
+            "message": message}
 
 
 class _Done:
@@ -110,8 +113,11 @@ class TaskHandle:
                 task = create(self._sending)
             except Exception as exc:
                 self._send_error = exc
+                self.sent_bytes = 0  # nothing reached a task: the widget says no size
                 self._sent.set()
-                self._update({**self.task, "state": "failed", "progress": _sending_progress(0, size),
+                self._update({**self.task, "state": "failed",
+                              "progress": {"current": None, "total": None, "fraction": None,
+                                           "message": f"inputs not sent ({human_bytes(size)})"},
                               "error": {"type": type(exc).__name__, "message": str(exc),
                                         "traceback": "", "reason": "send"}})
                 return

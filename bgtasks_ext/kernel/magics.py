@@ -124,12 +124,13 @@ class BgTaskMagics(Magics):
     @argument("--out", dest="outputs", metavar="C,D",
               help="Set only these variables back (default: every name the cell assigns, "
               "except names bound only by import).")
-    @argument("--executor", choices=("process", "kernel", "dask"),
+    @argument("--executor", choices=("process", "kernel"),
               help="process (default: a worker process), kernel (a thread in this kernel "
-              "that sees live objects), dask (a Dask cluster).")
+              "that sees live objects).")
     @argument("--scope", choices=("server", "kernel"),
               help="kernel: cancel the task when this kernel shuts down or restarts.")
-    @argument("--timeout", type=float, metavar="S", help="Seconds before the task is cancelled.")
+    @argument("--timeout", type=float, metavar="S",
+              help="Seconds the task may run; then it is stopped and fails (reason timeout).")
     @argument("--retries", type=int, metavar="N", help="Runs again on failure, up to N times.")
     @argument("--every", type=float, metavar="S", help="(Schedules: not in this version.)")
     @argument("--cron", metavar="EXPR", help="(Schedules: not in this version.)")
@@ -184,9 +185,15 @@ class BgTaskMagics(Magics):
         code = shell.transform_cell(source) if executor == "kernel" else source
         try:
             reads, writes = analyze(code)
+            # What parses may still not compile as a module: `return`, `yield` or a
+            # top-level `await` (IPython runs those in a cell; a task runs plain Python).
+            compile(code, "<bgtask>", "exec", dont_inherit=True)
         except SyntaxError as exc:
             hint = "" if executor == "kernel" else " (magics and !commands run only with --executor kernel)"
-            raise UsageError(f"the cell is not valid Python: {exc.msg} (line {exc.lineno}){hint}") from None
+            if expression:
+                raise UsageError(f"the expression is not valid Python: {exc.msg}{hint}") from None
+            line = (exc.lineno or 1) + 1  # as the notebook numbers it: the magic is line 1
+            raise UsageError(f"the cell is not valid Python: {exc.msg} (line {line}){hint}") from None
         outputs = _names(args.outputs)
         if outputs is None:
             outputs = [] if expression else writes

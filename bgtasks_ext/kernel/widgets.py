@@ -228,6 +228,8 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
                     f"<pre style='font-size:85%;max-height:20em;overflow:auto'>"
                     f"{html.escape(str(error.get('traceback') or ''))}</pre>")
                 self.error.layout.display = ""
+            else:  # e.g. a retry that finished: the earlier attempt's error is gone
+                self.error.layout.display = "none"
             if self.log_box.selected_index is not None and self._unfollow_log is None:
                 self._follow_log()  # opened while the task was still being sent
 
@@ -355,7 +357,10 @@ class TasksTable(w.VBox):  # type: ignore[misc]
                 self.children = tuple(self._boxes)
             _, name, bar, state, button = row
             label = task.get("name") or task.get("kind")
-            name.value = f"<b>{html.escape(str(label))}</b> <code>{task['id'][:8]}</code>"
+            # The whole id: its first characters are a time, the same for tasks made in
+            # the same minute, and %bgtasks attach needs all of it.
+            name.value = (f"<b>{html.escape(str(label))}</b> "
+                          f"<code style='font-size:85%;user-select:all'>{html.escape(str(task['id']))}</code>")
             fraction = (task.get("progress") or {}).get("fraction")
             bar.value = float(fraction) if isinstance(fraction, (int, float)) else (
                 1.0 if task.get("state") == "finished" else bar.value)

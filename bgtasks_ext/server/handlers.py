@@ -186,7 +186,22 @@ class TasksHandler(BgTasksHandler):
     async def post(self) -> None:
         assert self.upload is not None, "prepare() makes it for every POST"
         body, payload = await self.off_loop(self.upload.finish)
+        checking = self.get_query_argument("check_only", "") == "true"
+        if checking:
+            # Would this task be accepted with a payload of payload_size bytes? A kernel
+            # asks before it sends big inputs from a thread, so that a refusal stops the
+            # cell (and Run All) at once instead of failing its handle later.
+            size = whole_number("payload_size", self.get_query_argument("payload_size", "0"))
+            limit = getattr(self.serverapp, "max_body_size", None)
+            if limit and size > limit:
+                raise PayloadTooLarge(size, int(limit))
+            payload = payload if payload is not None or not size else bytearray()
         spec = parse_create(body, owner=self.owner, payload=payload)
+        if checking:
+            self.engine.check(spec)
+            self.set_status(204)
+            self.finish()
+            return
         task, created = await self.engine.acreate(spec)
         self.reply(task.to_json(), 201 if created else 200)
 

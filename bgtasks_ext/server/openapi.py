@@ -73,6 +73,7 @@ _ERRORS = {
     404: "No task with that id.",
     409: "Not allowed in the task's state.",
     410: "Gone: what the request needs of the task is no longer stored.",
+    413: "The request (its payload) is over the server's `max_body_size`; `field` is `payload`.",
     503: "The task engine is not running (the server is starting or stopping).",
 }
 
@@ -118,7 +119,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         "Create a task",
         {"201": _json("Created and queued.", "Task"),
          "200": _json("A live task already holds `key`: that task, nothing created.", "Task"),
-         **_errors(400)},
+         "204": {"description": "With `check_only=true`: the task would be accepted."},
+         **_errors(400, 413)},
+        query=(
+            _query("check_only", "`true`: only check that the task would be accepted; "
+                   "create nothing.", enum=["true", "false"]),
+            _query("payload_size", "With `check_only`: the size of the payload that will "
+                   "come with the task.", type="integer", minimum=0),
+        ),
         body="CreateTask",
         description="`kind` must be one of `GET kinds` and `params` must fit its schema; "
         "`run_on` (ISO 8601, or seconds since 1970) delays the start. The `code` kind needs "

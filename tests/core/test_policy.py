@@ -161,3 +161,17 @@ def test_a_pending_record_whose_attempt_had_begun_is_interrupted(left: bool) -> 
         assert after.state is State.FAILED and pending == []
     # (a note of another attempt changes nothing)
     assert policy.recover([before], NOW, started={("t1", 2)}) == ([], [before])
+
+
+def test_a_retry_that_finishes_carries_no_earlier_error() -> None:
+    # Given a task whose first attempt failed and was retried
+    first = task(State.RUNNING, None, True)
+    retried = policy.after_attempt(first, Outcome(OutcomeStatus.FAILED, error=TaskError("RuntimeError", "first")),
+                                   NOW, stopping=False, retry_at=RETRY_AT)
+    assert retried.state is State.PENDING and retried.error is not None  # why it runs again
+    # When the second attempt finishes
+    running = retried.evolve(state=State.RUNNING, started_at=RETRY_AT)
+    done = policy.after_attempt(running, Outcome(OutcomeStatus.FINISHED, preview=1), NOW + 5,
+                                stopping=False, retry_at=NOW + 9)
+    # Then the finished task has no error
+    assert done.state is State.FINISHED and done.error is None

@@ -171,6 +171,12 @@ def test_line_magic_binds_the_handle_to_underscore(loaded: Kernel, rest: Rest) -
     ("%%bgtask --in 'a b'\nx = 1", "not a variable name"),
     ("%%bgtask --in nothere\nx = 1", "--in nothere: no such variable"),
     ("%%bgtask\nx = (", "not valid Python"),
+    ("%%bgtask\ny = 1\nx = (", "(line 3)"),  # numbered as the notebook shows it
+    ("%%bgtask\nreturn 5", "'return' outside function"),
+    ("%%bgtask\nyield 5", "'yield' outside function"),
+    ("%%bgtask\nimport asyncio\nawait asyncio.sleep(0)", "'await' outside function"),
+    ("%bgtask 1 +", "the expression is not valid Python"),
+    ("%%bgtask --executor dask\nx = 1", "invalid choice"),  # not in this version
     ("%bgtask", "give an expression"),
     ("%bgtasks frob", "invalid choice"),
     ("%bgtasks attach", "attach needs a task id"),

@@ -99,7 +99,7 @@ def _html_values(kernel: Kernel) -> str:
 
 
 def test_a_cell_with_a_big_input_returns_while_it_is_sent(kernel: Kernel) -> None:
-    kernel.execute_ok("%load_ext bgtasks_ext\nimport os\nblob = os.urandom(200 << 20)")
+    kernel.execute_ok("%load_ext bgtasks_ext\nimport os\nblob = os.urandom(200_000_000)")
     # When a %%bgtask cell reads a 200 MB variable
     result = kernel.execute_ok("%%bgtask big\nsize = len(blob)")
     # Then the cell is back before the server has the task: the handle is still sending,
@@ -113,19 +113,34 @@ def test_a_cell_with_a_big_input_returns_while_it_is_sent(kernel: Kernel) -> Non
     assert kernel.eval("_.result(60) is None or True") is True
     kernel.execute_ok("import time\nfor _i in range(300):\n    if 'size' in globals(): break\n"
                       "    time.sleep(0.1)")
-    assert kernel.eval("size") == 200 << 20
+    assert kernel.eval("size") == 200_000_000
     assert "200 MB sent" in _html_values(kernel)
 
 
-def test_a_refused_big_input_ends_the_handle_failed_with_the_servers_message(kernel: Kernel) -> None:
+def test_a_refused_big_input_stops_the_cell_before_anything_is_sent(kernel: Kernel, rest: Any) -> None:
     kernel.execute_ok("%load_ext bgtasks_ext\nimport os\nblob = os.urandom(8 << 20)")
-    # When the server refuses the task (the dask executor is not configured here)
-    kernel.execute_ok("%%bgtask --executor dask\nn = len(blob)")
-    # Then the handle ends failed, naming the field the server named
-    assert kernel.eval("_.wait(60) and _.state") == "failed"
-    assert "executor" in kernel.eval("_.error['message']")
-    with pytest.raises(AssertionError, match="TaskFailed"):
-        kernel.execute_ok("_.result()")
+    before = rest("GET", "tasks", params={"limit": 1000}).json()["tasks"]
+    # When the server would refuse the task (too many retries)
+    result = kernel.execute("%%bgtask --retries 500\nn = len(blob)")
+    # Then the cell fails at once with the server's message (so Run All stops there),
+    # and no task was made
+    assert result.reply is not None and result.reply["status"] == "error"
+    assert result.reply["ename"] == "UsageError" and "retries" in result.reply["evalue"]
+    assert rest("GET", "tasks", params={"limit": 1000}).json()["tasks"] == before
+
+
+def test_a_failed_send_ends_the_handle_failed_with_the_servers_message(client: Client) -> None:
+    from bgtasks_ext.kernel.client import ServerError as Refused
+
+    def refuse(on_sent: Any) -> Any:
+        on_sent(10)
+        raise Refused(400, "retries: no", "retries")
+
+    handle = TaskHandle.sending(client, refuse, size=8 << 20, name="refused")
+    assert handle.wait(30) and handle.state == "failed"
+    assert "retries" in handle.error["message"] and handle.sent_bytes == 0
+    with pytest.raises(Exception, match="retries"):
+        handle.result()
 
 
 def test_cancel_while_sending_cancels_the_task_once_created(kernel: Kernel) -> None:
@@ -143,9 +158,14 @@ def test_a_payload_over_the_servers_body_limit_is_refused_with_a_message(tmp_pat
             "spec": (None, json.dumps({"kind": "code"})), "payload": ("p", b"x" * (3 << 20))})
         assert resp.status_code == 413 and resp.json()["field"] == "payload"
         assert "max_body_size" in resp.json()["message"]
-        # From a kernel's client: the same message, not "no server"
+        # From a kernel's client: the same message, not "no server", when it asks first
+        # (as a cell with big inputs does) and when it sends
         client = connect(server.url, server.token)
         try:
+            with pytest.raises(ServerError) as asked:
+                client.check(payload_size=3 << 20, kind="code", python=sys.executable)
+            assert asked.value.status == 413 and asked.value.field == "payload"
+            client.check(payload_size=1 << 20, kind="code", python=sys.executable)  # fits
             with pytest.raises(ServerError) as info:
                 client.create(kind="code", payload=b"x" * (8 << 20), python=sys.executable)
             assert info.value.status == 413 and info.value.field == "payload"
