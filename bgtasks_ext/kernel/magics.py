@@ -144,7 +144,7 @@ class BgTaskMagics(Magics):
         ones it assigns are set here when it finishes (between cells). %bgtask runs
         one expression, usually a call, and returns its handle: h = %bgtask f(x).
 
-        Either way ``_`` becomes the task's handle (``_.wait()``, ``_.result()``).
+        Either way _ becomes the task's handle (_.wait(), _.result()).
         Re-running a %%bgtask cell cancels the task it launched before, if it still
         runs; that task's outputs never land.
         """
@@ -209,7 +209,8 @@ class BgTaskMagics(Magics):
             job.inputs = select_inputs(reads if wanted is None else wanted, shell.user_ns,
                                        shell.user_ns_hidden)
         landing = self._landing()
-        hook = CellOutputs(landing, names=outputs if executor == "kernel" and not expression else None)
+        hook = CellOutputs(landing, names=outputs if executor == "kernel" and not expression else None,
+                           wanted=_names(args.outputs) or [])
         try:
             handle = launch(job, name=args.name or None, key=args.key,
                             executor=executor, scope=args.scope, timeout=args.timeout,
@@ -270,9 +271,9 @@ class BgTaskMagics(Magics):
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_magic
     def bgtasks(self, line: str) -> TaskHandle | None:
-        """Show a live table of this kernel's tasks (``--all``: everyone's), or with
-        ``attach ID`` the widget of one task (``_`` becomes its handle). An attached
-        ``%%bgtask`` cell sets its outputs here when it ends (e.g. after a restart)."""
+        """Show a live table of this kernel's tasks (--all: everyone's), or with
+        attach ID the widget of one task (_ becomes its handle). An attached
+        %%bgtask cell sets its outputs here when it ends (e.g. after a restart)."""
         try:
             args = parse_argstring(self.bgtasks, line)
             if args.help:

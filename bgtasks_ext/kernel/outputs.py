@@ -50,10 +50,12 @@ class CellOutputs:
     """
 
     def __init__(self, landing: Landing, *, attached: bool = False,
-                 names: list[str] | None = None) -> None:
+                 names: list[str] | None = None, wanted: list[str] | None = None) -> None:
         self.landing = landing
         self.attached = attached
         self.names = names
+        self.wanted = wanted or []
+        """Names ``--out`` asked for: the note says which the cell never assigned."""
         self.values: dict[str, Any] | None = None
         """A kernel-executor cell's outputs as they were when it ended (its ``result()``)."""
         self.widget: Any = None
@@ -107,6 +109,8 @@ class CellOutputs:
         if not values:
             if self.attached and not is_cell(result):
                 self._say("no outputs to set: not a %%bgtask cell (h.result() is its value)")
+            elif self.wanted:
+                self._say(self._unassigned(values))
             return
         if self.landing.running:
             self._say(f"outputs land when the running cell ends: {', '.join(sorted(values))}")
@@ -123,4 +127,10 @@ class CellOutputs:
         self._say(f"outputs set: {', '.join(sorted(self.values))}" if self.values else "")
 
     def _landed(self, names: list[str]) -> None:
-        self._say(f"outputs set: {', '.join(names)}" if names else "")
+        parts = [f"outputs set: {', '.join(names)}"] if names else []
+        missing = self._unassigned(dict.fromkeys(names))
+        self._say(" · ".join([*parts, missing] if missing else parts))
+
+    def _unassigned(self, got: dict[str, Any]) -> str:
+        missing = [n for n in self.wanted if n not in got]
+        return f"--out {', '.join(missing)}: not assigned by the cell" if missing else ""

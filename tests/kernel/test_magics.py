@@ -218,3 +218,13 @@ def test_kernel_executor_runs_ipython_syntax(loaded: Kernel) -> None:
     # Then it runs (only this executor has IPython at hand) and its output lands here
     assert not _stderr(result)
     assert _wait_eval(loaded, "list(globals().get('echoed') or [])", ["from-the-shell"]) == ["from-the-shell"]
+
+
+def test_out_naming_a_variable_the_cell_never_assigns_is_said(loaded: Kernel) -> None:
+    # When --out names a variable the cell does not assign
+    loaded.execute_ok("%%bgtask --out y,a\ny = 1")
+    # Then the widget says so beside what was set
+    assert loaded.wait_for(lambda: "--out a: not assigned by the cell" in _html_values(loaded), 30), \
+        _html_values(loaded)
+    assert "outputs set: y" in _html_values(loaded)
+    assert loaded.eval("y") == 1
