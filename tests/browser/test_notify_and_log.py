@@ -140,7 +140,11 @@ def test_the_log_dialog_grows_live_by_push_and_keeps_the_newest_line_in_view(
     # Given a running task that prints a line every 0.1 s, and the page's requests noted
     page = lab_page
     log_requests: list[str] = []
-    page.on("request", lambda r: log_requests.append(r.url) if "/log" in r.url else None)
+    def note(url: str) -> None:  # the REST log route only (not, say, a kernel's logo)
+        if "/bgtasks/api/tasks/" in url and url.split("?")[0].endswith("/log"):
+            log_requests.append(url)
+
+    page.on("request", lambda r: note(r.url))
     panel = open_panel(page)
     task = lab_server.api(
         "POST", f"{API}tasks",
