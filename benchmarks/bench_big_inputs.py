@@ -22,6 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import done, p50, report  # noqa: E402
+from bench_magic import _idle_time, _stamp  # noqa: E402  (iopub read times)
 
 from tests.kernel.conftest import Kernel, start_server_kernel, stop_server_kernel  # noqa: E402
 from tests.server_process import ServerProcess  # noqa: E402
@@ -32,23 +33,7 @@ RUNS = 3
 
 def _idle_after(kernel: Kernel, msg_id: str, sent: float) -> float:
     kernel.wait_idle(msg_id, 120)
-    for msg in kernel.messages:
-        if (msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "idle"
-                and msg["parent_header"].get("msg_id") == msg_id):
-            return (float(msg["_read_at"]) - sent) * 1000
-    raise AssertionError("no idle status")
-
-
-def _stamp(kernel: Kernel) -> None:
-    original = kernel._read_one
-
-    def read_one(timeout: float) -> dict | None:  # type: ignore[type-arg]
-        msg = original(timeout)
-        if msg is not None:
-            msg["_read_at"] = time.monotonic()
-        return msg
-
-    kernel._read_one = read_one  # type: ignore[method-assign]
+    return (_idle_time(kernel, msg_id) - sent) * 1000
 
 
 def run(kernel: Kernel, i: int) -> tuple[float, float, float]:

@@ -331,3 +331,22 @@ def plain_kernel(tmp_path: Path) -> Iterator[Kernel]:
     finally:
         k.close()
         km.shutdown_kernel(now=True)
+
+
+def widget_text(kernel: Kernel) -> str:
+    """The text of every HTML and Label widget the kernel shows (titles, messages, notes)."""
+    return "\n".join(str(s.get("value", "")) for s in kernel.widgets.values()
+                     if s.get("_model_name") in ("HTMLModel", "LabelModel"))
+
+
+def wait_eval(kernel: Kernel, expr: str, expected: Any, timeout: float = 30) -> Any:
+    """Evaluate ``expr`` in the kernel until it equals ``expected`` (or time runs out);
+    the last value."""
+    deadline = time.monotonic() + timeout
+    value = None
+    while time.monotonic() < deadline:
+        value = kernel.eval(expr)
+        if value == expected:
+            return value
+        time.sleep(0.2)
+    return value

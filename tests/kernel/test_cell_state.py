@@ -13,24 +13,14 @@ import pytest
 import requests
 
 from tests.kernel.conftest import Kernel
+from tests.kernel.conftest import wait_eval as _wait_eval
+from tests.kernel.conftest import widget_text as _notes
 
 Rest = Callable[..., requests.Response]
 
 
-def _notes(kernel: Kernel) -> str:
-    return "\n".join(str(s.get("value", "")) for s in kernel.widgets.values()
-                     if s.get("_model_name") in ("HTMLModel", "LabelModel"))
 
 
-def _wait_eval(kernel: Kernel, expr: str, expected: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = kernel.eval(expr)
-        if value == expected:
-            return value
-        time.sleep(0.2)
-    return value
 
 
 def _wait_state(rest: Rest, task_id: str, states: set[str], timeout: float = 30) -> str:

@@ -14,6 +14,8 @@ import pytest
 import requests
 
 from tests.kernel.conftest import ExecResult, Kernel
+from tests.kernel.conftest import wait_eval as _wait_eval
+from tests.kernel.conftest import widget_text as _html_values
 
 Rest = Callable[..., requests.Response]
 
@@ -38,20 +40,8 @@ def _task_count(rest: Rest) -> int:
     return len(rest("GET", "tasks", params={"limit": 1000}).json()["tasks"])
 
 
-def _html_values(kernel: Kernel) -> str:
-    return "\n".join(str(s.get("value", "")) for s in kernel.widgets.values()
-                     if s.get("_model_name") in ("HTMLModel", "LabelModel"))
 
 
-def _wait_eval(kernel: Kernel, expr: str, expected: Any, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    value = None
-    while time.monotonic() < deadline:
-        value = kernel.eval(expr)
-        if value == expected:
-            return value
-        time.sleep(0.2)
-    return value
 
 
 @pytest.fixture

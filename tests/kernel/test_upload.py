@@ -16,6 +16,7 @@ from bgtasks_ext.kernel.client import Client, ServerError, connect
 from bgtasks_ext.kernel.handle import TaskHandle
 from bgtasks_ext.kinds.code import CodeJob
 from tests.kernel.conftest import Kernel
+from tests.kernel.conftest import widget_text as _html_values
 from tests.server_process import ServerProcess
 
 
@@ -93,9 +94,6 @@ def test_server_refusals_of_a_raw_payload_keep_their_message(client: Client) -> 
 
 
 # -- a notebook user's big input ----------------------------------------------------------
-def _html_values(kernel: Kernel) -> str:
-    return "\n".join(str(s.get("value", "")) for s in kernel.widgets.values()
-                     if s.get("_model_name") in ("HTMLModel", "LabelModel"))
 
 
 def test_a_cell_with_a_big_input_returns_while_it_is_sent(kernel: Kernel) -> None:
