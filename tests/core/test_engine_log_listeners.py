@@ -4,26 +4,11 @@ commit, so a reader woken by it finds the text)."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 
 from bgtasks_ext.core.engine import Engine
 from bgtasks_ext.core.models import TaskSpec
-from bgtasks_ext.store.memory import MemoryStore
-from bgtasks_ext.store.sqlite import SQLiteStore
 
-from .test_engine import make_engine
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    store = MemoryStore() if request.param == "memory" else SQLiteStore(str(tmp_path / "t.sqlite"))
-    eng = make_engine(store)
-    eng.start()
-    yield eng
-    eng.stop()
+from .test_engine import engine  # noqa: F401 - the fixture: a started engine on each store
 
 
 def test_a_log_listener_hears_of_appends_once_they_are_stored(engine: Engine) -> None:

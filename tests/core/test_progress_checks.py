@@ -16,25 +16,7 @@ from bgtasks_ext.core.attempt import run_attempt
 from bgtasks_ext.core.context import MAX_CHUNK, TaskContext, bind, current
 from bgtasks_ext.core.ports import OutcomeStatus
 
-
-class Recorder:
-    def __init__(self) -> None:
-        self.progress_calls: list[tuple[float, float | None, str | None]] = []
-        self.logs: list[str] = []
-
-    def progress(self, current: float, total: float | None, message: str | None) -> None:
-        self.progress_calls.append((current, total, message))
-
-    def log(self, text: str) -> None:
-        self.logs.append(text)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
+from .test_context import FakeClock, Recorder
 
 
 def _run(ctx: TaskContext, fn: Any) -> Any:

@@ -17,7 +17,7 @@ from bgtasks_ext.core.attempt import run_attempt
 from bgtasks_ext.core.context import TaskContext
 from bgtasks_ext.core.ports import OutcomeStatus
 
-tqdm_std = pytest.importorskip("tqdm.std")
+import tqdm.std as tqdm_std  # noqa: E402 - a test extra: missing, this fails, never skips
 from tqdm import tqdm, trange  # noqa: E402
 from tqdm.auto import tqdm as auto_tqdm  # noqa: E402
 
@@ -262,7 +262,7 @@ def test_a_notebook_bar_in_a_task_is_not_displayed_and_leaves_its_last_frame() -
     # Given task code using tqdm.notebook (what tqdm.auto gives inside a kernel, where a
     # kernel-executor task runs in a thread: a widget displayed from there would land in
     # whatever cell runs at the moment)
-    pytest.importorskip("ipywidgets")
+    import ipywidgets  # noqa: F401 - a runtime dependency: never skipped
     from tqdm.notebook import tqdm as notebook_tqdm
 
     def job() -> None:

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import cloudpickle
-import pytest
 
 from bgtasks_ext.kinds.code import CodeJob
 from tests.server.test_rest import call, wait_state
 
-pytest.importorskip("tqdm")
+import tqdm  # noqa: F401,E402 - a test extra: missing, this fails, never skips
 
 CELL = textwrap.dedent("""
     import time
