@@ -23,8 +23,12 @@ def _number(value: Any) -> bool:
 
 
 def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor],
-          default_executor: str, default_timeout: float | None, now: float) -> Task:
-    """The pending task ``spec`` asks for, or :class:`InvalidInput` naming the field."""
+          default_executor: str, default_timeout: float | None, now: float,
+          task_id: str | None = None) -> Task:
+    """The pending task ``spec`` asks for, or :class:`InvalidInput` naming the field.
+    ``task_id``: an id made earlier by :func:`.models.new_id` and reserved for this task
+    (the server's reservations, for a client that must show the id before its upload
+    ends); a new one otherwise."""
     kdef = kinds.get(spec.kind)
     params = kdef.validate(spec.params)
     executor = spec.executor or _default_executor(kdef, spec, executors, default_executor)
@@ -43,7 +47,7 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
     if spec.name is not None and not isinstance(spec.name, str):
         raise InvalidInput("name", "must be a string")
     return Task(
-        id=new_id(),
+        id=task_id or new_id(),
         kind=kdef.name,
         name=spec.name or kdef.name,
         params=params,

@@ -26,6 +26,7 @@ from . import policy, retry
 from .admission import admit
 from .attempt import too_large
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
+from .notes import check_note
 from .models import (
     LogChunk,
     Page,
@@ -107,6 +108,8 @@ class Engine:
         self._clock = clock
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)
+        self._history = threading.Lock()
+        """Serializes the changes of ended tasks' records (a note, a delete)."""
         self._live: dict[str, Task] = {}
         self._keys: dict[str, str] = {}
         self._timers_by_task: dict[str, list[Timer]] = {}
@@ -230,10 +233,12 @@ class Engine:
         return seq, tasks
 
     # -- the public API -----------------------------------------------------------
-    def create(self, spec: TaskSpec) -> tuple[Task, bool]:
+    def create(self, spec: TaskSpec, task_id: str | None = None) -> tuple[Task, bool]:
         """Validate and queue a task; returns it and whether it is new (``False`` when
-        a live task already holds ``spec.key``). Returns once the task is durable."""
-        task, waiter = self._enqueue(spec, asynchronous=False)
+        a live task already holds ``spec.key``). Returns once the task is durable.
+        ``task_id``: an id made by :func:`.models.new_id` and reserved for it (the
+        server's reservation table is the only caller that hands one in)."""
+        task, waiter = self._enqueue(spec, asynchronous=False, task_id=task_id)
         if waiter is None:
             return task, False
         waiter.result()  # type: ignore[union-attr]
@@ -249,9 +254,9 @@ class Engine:
         """:meth:`create`, returning only the task."""
         return self.create(spec)[0]
 
-    async def acreate(self, spec: TaskSpec) -> tuple[Task, bool]:
+    async def acreate(self, spec: TaskSpec, task_id: str | None = None) -> tuple[Task, bool]:
         """:meth:`create` for asyncio: the loop never waits on the commit."""
-        task, waiter = self._enqueue(spec, asynchronous=True)
+        task, waiter = self._enqueue(spec, asynchronous=True, task_id=task_id)
         if waiter is None:
             return task, False
         await waiter  # type: ignore[misc]
@@ -319,14 +324,47 @@ class Engine:
             live = task_id in self._live
         if live:
             return self.cancel(task_id)
-        task = self.get(task_id)
+        with self._history:
+            task = self.get(task_id)
+            assert self._writer is not None
+            fut = self._writer.put([DeleteTask(task_id)], durable=True)
+            assert fut is not None
+            fut.result()
+            with self._lock:
+                self._emit("deleted", task)
+        return None
+
+    def set_note(self, task_id: str, note: str | None) -> Task:
+        """Set (``None`` or ``""``: clear) what the task's notebook says about it
+        (:mod:`.notes`), in any state, changing nothing else of it. Returns the task once
+        the note is durable; listeners get a ``note`` event. A live task's later records
+        evolve from this one, so they carry it."""
+        note = check_note(note)
         assert self._writer is not None
-        fut = self._writer.put([DeleteTask(task_id)], durable=True)
+        with self._lock:
+            task = self._live.get(task_id)
+            if task is not None:
+                task = self._live[task_id] = task.evolve(note=note)
+                fut = self._writer.put([PutTask(task)], durable=True)
+                self._emit("note", task)  # in order with the task's other changes
+        if task is None:  # ended: serialized with delete, so a note revives no deleted task
+            with self._history:
+                with self._lock:
+                    ended = self._unstored.get(task_id) or self._unstorable.get(task_id)
+                task = (ended or self.get(task_id)).evolve(note=note)
+                with self._lock:
+                    for memory in (self._unstored, self._unstorable):
+                        if task_id in memory:  # (not once stored meanwhile)
+                            memory[task_id] = task
+                fut = self._writer.put([PutTask(task)], durable=True)
+                assert fut is not None
+                fut.result()
+                with self._lock:
+                    self._emit("note", task)
+            return task
         assert fut is not None
         fut.result()
-        with self._lock:
-            self._emit("deleted", task)
-        return None
+        return task
 
     def wait(self, task_id: str, timeout: float | None = None) -> Task:
         """Block until the task is terminal and stored; returns its final record."""
@@ -432,12 +470,12 @@ class Engine:
             self._apply(new, outcome.result if new.state is State.FINISHED else None)
 
     # -- internals -----------------------------------------------------------------
-    def _enqueue(self, spec: TaskSpec, asynchronous: bool) -> tuple[Task, Any]:
+    def _enqueue(self, spec: TaskSpec, asynchronous: bool, task_id: str | None = None) -> tuple[Task, Any]:
         """Make the task live and queue its first writes, under the lock so that no later
         change of it can be queued first. Returns the task and a future of the commit
         (``None`` when ``key`` matched a live task, which is returned instead)."""
         task = admit(spec, self.kinds, self.executors, self.config.default_executor,
-                     self.config.default_timeout, self._clock())
+                     self.config.default_timeout, self._clock(), task_id)
         ops: list[Op] = [PutTask(task)]
         if spec.payload is not None:
             ops.append(PutBlob(task.id, "input", spec.payload))
@@ -446,6 +484,8 @@ class Engine:
             self._check_running()
             if task.key is not None and task.key in self._keys:
                 return self._live[self._keys[task.key]], None
+            if task.id in self._live or task.id in self._unstored:
+                raise Conflict(f"task id {task.id} is taken")
             self._live[task.id] = task
             if task.key is not None:
                 self._keys[task.key] = task.id

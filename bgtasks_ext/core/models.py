@@ -169,6 +169,9 @@ class Task:
     """Why a ``cancelling`` task is being stopped (``cancelled``: a user asked;
     ``timeout``), stored so that a start after a crash ends it as a stop would
     (:mod:`.policy`). Not part of the wire form."""
+    note: str | None = None
+    """What the notebook that launched it says about it (``outputs set: a, b``), set by
+    :meth:`.engine.Engine.set_note` in any state and carried through every later change."""
 
     @property
     def category(self) -> Category:
@@ -214,6 +217,7 @@ class Task:
             "timeout": self.timeout,
             "error": self.error.to_json() if self.error else None,
             "result_preview": self.result_preview,
+            "note": self.note,
         }
 
 
@@ -282,7 +286,7 @@ class TaskEvent:
 
     seq: int
     change: str
-    """``created``, ``state``, ``progress`` or ``deleted``."""
+    """``created``, ``state``, ``progress``, ``note`` or ``deleted``."""
     task: Task
 
 

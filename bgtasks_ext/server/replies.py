@@ -74,6 +74,9 @@ class TaskOut(pydantic.BaseModel):
     timeout: float | None
     error: TaskErrorOut | None
     result_preview: Any
+    note: str | None = pydantic.Field(
+        description="What the notebook that launched the task says about it (`outputs set: "
+        "a, b`), set with `PUT tasks/{id}/note`; null when none.")
 
 
 class TaskPage(pydantic.BaseModel):

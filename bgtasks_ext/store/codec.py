@@ -64,6 +64,7 @@ def to_record(task: Task) -> dict[str, Any]:
         "cwd": task.cwd,
         "has_payload": task.has_payload,
         "cancel_reason": task.cancel_reason,
+        "note": task.note,
     }
 
 
@@ -97,6 +98,7 @@ def from_record(rec: Mapping[str, Any]) -> Task:
         cwd=rec.get("cwd"),
         has_payload=rec.get("has_payload", False),
         cancel_reason=rec.get("cancel_reason"),
+        note=rec.get("note"),
     )
 
 

@@ -87,7 +87,7 @@ FULL = dict(
     schedule_id="s-1", attempt=2, retries=3, timeout=60.0,
     error=TaskError("ValueError", "bad", "Traceback...", "timeout"),
     result_preview={"rows": 3}, python="/usr/bin/python3", cwd="/home/a", has_payload=True,
-    cancel_reason="timeout",
+    cancel_reason="timeout", note="outputs set: a\tb\n",
 )
 
 
