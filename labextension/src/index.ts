@@ -8,6 +8,8 @@
  *   (launched from the panel, or from a notebook open here), as the setting says.
  * - `jupyter-bgtasks:indicator`: the running-task count in the status bar (JupyterLab), or
  *   in the top area where there is no status bar (Notebook 7).
+ * - `jupyter-bgtasks:cell-view`: the renderer of a task's cell output, a live view of the
+ *   server's record (cellrender.ts), preferred over the kernel's ipywidgets widget.
  */
 import {
   ILayoutRestorer,
@@ -16,9 +18,11 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
 
+import { TASK_RANK, taskRendererFactory } from './cellrender';
 import { launchedFrom, notifyMode, openOrigins } from './endings';
 
 import { tasksIcon } from './icons';
@@ -186,4 +190,28 @@ const indicatorPlugin: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [modelPlugin, notificationsPlugin, panelPlugin, indicatorPlugin];
+const cellViewPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-bgtasks:cell-view',
+  description:
+    "A task's output under a notebook cell as a live view of the server's record: " +
+    'Cancel works while the kernel is busy, and it is live again after a page reload.',
+  autoStart: true,
+  requires: [IRenderMimeRegistry, IBgTasksModel],
+  activate: (
+    app: JupyterFrontEnd,
+    rendermime: IRenderMimeRegistry,
+    model: IBgTasksModel
+  ): void => {
+    // On the app's registry, before any notebook clones it (plugins activate before
+    // documents open); ipywidgets adds its -10 to each notebook's clone.
+    rendermime.addFactory(taskRendererFactory(model), TASK_RANK);
+  }
+};
+
+export default [
+  modelPlugin,
+  notificationsPlugin,
+  panelPlugin,
+  indicatorPlugin,
+  cellViewPlugin
+];

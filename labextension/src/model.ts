@@ -13,7 +13,7 @@ import { errorText } from './errors';
 import { LogFollows, LogListener } from './logs';
 import type { ITasksApi } from './request';
 import { IMergeResult, TaskStore } from './store';
-import type { IBgTasksModel } from './tokens';
+import type { IBgTasksModel, TaskListener } from './tokens';
 import { Category, EventMessage, ICreateTask, ITask } from './types';
 
 /** The history tabs, read from REST page by page (the live tab comes from events). */
@@ -110,6 +110,72 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     return this._store.get(id);
   }
 
+  /**
+   * The task `id` as the server has it now, read over REST and kept in the store (the
+   * events websocket then keeps it current); null when the server does not know it. A
+   * task already in the store is not asked for again; views asking at once share one
+   * request. Other refusals (the server unreachable) reject.
+   */
+  fetch(id: string): Promise<ITask | null> {
+    const known = this._store.get(id);
+    if (known) {
+      return Promise.resolve(known);
+    }
+    let pending = this._fetching.get(id);
+    if (!pending) {
+      pending = this.api.get(id).then(
+        task => {
+          this._fetching.delete(id);
+          this.merge(this._store.upsert([task]));
+          return this._store.get(id) ?? task;
+        },
+        error => {
+          this._fetching.delete(id);
+          if ((error as { status?: number }).status === 404) {
+            // Its creation may have come over the websocket meanwhile.
+            return this._store.get(id) ?? null;
+          }
+          throw error;
+        }
+      );
+      this._fetching.set(id, pending);
+    }
+    return pending;
+  }
+
+  /**
+   * Hear about one task: `listener` gets its new record each time the store's record of
+   * `id` changes, and `undefined` when it leaves the store (deleted). Each merge checks
+   * only the watched ids, by identity (the store replaces records, never mutates them),
+   * so many cell views cost little however busy the other tasks are.
+   */
+  watch(id: string, listener: TaskListener): IDisposable {
+    let watch = this._watches.get(id);
+    if (!watch) {
+      watch = { last: this._store.get(id), listeners: new Set() };
+      this._watches.set(id, watch);
+    }
+    const entry = { listener };
+    watch.listeners.add(entry);
+    let disposed = false;
+    return {
+      get isDisposed() {
+        return disposed;
+      },
+      dispose: () => {
+        if (disposed) {
+          return;
+        }
+        disposed = true;
+        const current = this._watches.get(id);
+        current?.listeners.delete(entry);
+        if (current && current.listeners.size === 0) {
+          this._watches.delete(id);
+        }
+      }
+    };
+  }
+
   tab(category: Category): IBgTasksModel.ITabState {
     return this._tabs.get(category)!;
   }
@@ -171,7 +237,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     if (task) {
       this.merge(this._store.upsert([task]));
     } else if (this._store.remove(id)) {
-      this._changed.emit();
+      this.changedOne();
     }
   }
 
@@ -270,7 +336,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       this._ended.emit(task);
     }
     if (result.changed) {
-      this._changed.emit();
+      this.changedOne();
     }
     for (const id of result.stale) {
       void this.api.get(id).then(
@@ -280,11 +346,29 @@ export class TasksModel implements IBgTasksModel, IDisposable {
             (error as { status?: number }).status === 404 &&
             this._store.remove(id)
           ) {
-            this._changed.emit();
+            this.changedOne();
           }
         }
       );
     }
+  }
+
+  /** The task list changed: tell the watchers whose task did, then everyone. */
+  private changedOne(): void {
+    for (const [id, watch] of this._watches) {
+      const now = this._store.get(id);
+      if (now !== watch.last) {
+        watch.last = now;
+        for (const entry of [...watch.listeners]) {
+          try {
+            entry.listener(now);
+          } catch (error) {
+            console.error('jupyter-bgtasks: a task watcher failed', error);
+          }
+        }
+      }
+    }
+    this._changed.emit();
   }
 
   // -- tasks launched from this browser ----------------------------------------------
@@ -312,6 +396,11 @@ export class TasksModel implements IBgTasksModel, IDisposable {
   }
 
   private _store = new TaskStore();
+  private _fetching = new Map<string, Promise<ITask | null>>();
+  private _watches = new Map<
+    string,
+    { last: ITask | undefined; listeners: Set<{ listener: TaskListener }> }
+  >();
   private _connection: EventsConnection;
   private _logs: LogFollows;
   private _tabs = new Map<Category, IBgTasksModel.ITabState>();

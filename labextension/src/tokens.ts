@@ -53,6 +53,19 @@ export interface IBgTasksModel {
 
   task(id: string): ITask | undefined;
 
+  /**
+   * The task as the server has it now (GET, for a task the page has not seen: a cell
+   * output of an old or other session), kept current from then on by the events
+   * websocket; null when the server does not know it (404).
+   */
+  fetch(id: string): Promise<ITask | null>;
+
+  /**
+   * Hear about one task only: its new record at each change, `undefined` once it left
+   * the list (deleted). Cheap for many views (see `TasksModel.watch`).
+   */
+  watch(id: string, listener: TaskListener): IDisposable;
+
   /** Load state of one tab. */
   tab(category: Category): IBgTasksModel.ITabState;
 
@@ -70,6 +83,9 @@ export interface IBgTasksModel {
   /** Cancel a live task, or remove a terminal one from the history. */
   remove(id: string): Promise<void>;
 }
+
+/** What `IBgTasksModel.watch` calls: the task's new record, or undefined once deleted. */
+export type TaskListener = (task: ITask | undefined) => void;
 
 export namespace IBgTasksModel {
   /** Load state of one tab. */

@@ -68,6 +68,12 @@ export interface ITask {
   timeout: number | null;
   error: ITaskError | null;
   result_preview: any;
+  /**
+   * A line about the task set by whoever launched it (`PUT tasks/{id}/note`), e.g.
+   * `superseded task X` or `outputs set: a, b`; null when there is none. Missing from
+   * servers older than the note (read it as `task.note ?? null`).
+   */
+  note: string | null;
 }
 
 /** `TaskPage`: one page of `GET tasks`, newest first. */
@@ -146,7 +152,7 @@ export interface ISnapshotMessage {
 export interface ITaskMessage {
   type: 'task';
   seq: number;
-  change: 'created' | 'state' | 'progress' | 'deleted';
+  change: 'created' | 'state' | 'progress' | 'note' | 'deleted';
   task: ITask;
 }
 

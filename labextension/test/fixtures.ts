@@ -51,6 +51,7 @@ export function makeTask(overrides: Partial<ITask> = {}): ITask {
     timeout: null,
     error: null,
     result_preview: null,
+    note: null,
     ...overrides,
     ...(overrides.state && !overrides.category
       ? { category: CATEGORY[state] }
