@@ -92,10 +92,13 @@ def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
     if not kernel and len(payload) >= SEND_IN_BACKGROUND:
         # Asked now, in a few ms: a refusal (a bad option, inputs over the server's
         # limit) raises here, in the cell, rather than failing the handle later.
-        client.check(payload_size=len(payload), **fields)
+        # The id is reserved too: the cell's output carries it at once, so the browser
+        # shows the task from the server as soon as it exists.
+        reserved = client.check(payload_size=len(payload), reserve=True, **fields)
         return TaskHandle.sending(
-            client, lambda on_sent: client.create(payload=payload, on_sent=on_sent, **fields),
-            size=len(payload), name=name or "code", on_finish=on_finish)
+            client, lambda on_sent: client.create(payload=payload, on_sent=on_sent,
+                                                  reserved=reserved, **fields),
+            size=len(payload), name=name or "code", on_finish=on_finish, reserved=reserved)
     task = client.create(payload=payload, **fields)
     if kernel and task.get("state") == "pending":
         from .runner import run_in_kernel

@@ -200,19 +200,23 @@ class Client:
         return json.loads(raw) if raw else None
 
     # -- tasks -----------------------------------------------------------------------
-    def create(self, *, on_sent: Callable[[int], None] | None = None, **body: Any) -> TaskDict:
+    def create(self, *, on_sent: Callable[[int], None] | None = None, reserved: str | None = None,
+               **body: Any) -> TaskDict:
         """``POST tasks``: the new task, or the live one holding the same ``key``.
 
         A ``payload`` given as bytes travels raw, as the ``payload`` part of a
         multipart body beside the JSON ``spec`` (no base64, no copy: the bytes are sent
-        in slices), and ``on_sent(n)`` is told how many payload bytes have gone."""
+        in slices), and ``on_sent(n)`` is told how many payload bytes have gone.
+        ``reserved``: the id :meth:`check` reserved, which the task then gets."""
         payload = body.pop("payload", None)
         body = {k: v for k, v in body.items() if v is not None}
+        query = {"reserved": reserved} if reserved else None
         if payload is None:
-            result: TaskDict = self._json("POST", "tasks", body)
+            result: TaskDict = self._json("POST", "tasks", body, **(query or {}))
             return result
         upload = Multipart(json.dumps(body).encode(), payload, on_sent)
-        result = json.loads(self._post_upload("tasks", upload))
+        path = "tasks" + ("?" + urllib.parse.urlencode(query) if query else "")
+        result = json.loads(self._post_upload(path, upload))
         return result
 
     def _post_upload(self, path: str, upload: Multipart) -> bytes:
@@ -226,7 +230,8 @@ class Client:
         timeout = self.timeout + len(upload) / UPLOAD_RATE_FLOOR
         conn = conn_type(url.hostname or "localhost", url.port, timeout=timeout)
         try:
-            conn.putrequest("POST", url.path, skip_accept_encoding=True)
+            target = url.path + (f"?{url.query}" if url.query else "")
+            conn.putrequest("POST", target, skip_accept_encoding=True)
             headers = {**self.headers, "Accept": "application/json", "Content-Type": upload.content_type,
                        "Content-Length": str(len(upload))}
             if not https:  # peeking at the answer needs a plain socket
@@ -247,11 +252,18 @@ class Client:
             raise _error_for(resp.status, raw)
         return raw
 
-    def check(self, payload_size: int = 0, **body: Any) -> None:
+    def check(self, payload_size: int = 0, *, reserve: bool = False, **body: Any) -> str | None:
         """Raise the :class:`ServerError` ``create(**body)`` with a payload of
-        ``payload_size`` bytes would meet (``POST tasks?check_only=true``); create nothing."""
+        ``payload_size`` bytes would meet (``POST tasks?check_only=true``); create nothing.
+
+        ``reserve``: also reserve the id the task will get (``create(reserved=...)``),
+        returned, so the notebook can show the task's id before its inputs have gone."""
         body = {k: v for k, v in body.items() if v is not None}
-        self._json("POST", "tasks", body, check_only="true", payload_size=payload_size)
+        query: dict[str, Any] = {"check_only": "true", "payload_size": payload_size}
+        if reserve:
+            query["reserve"] = "true"
+        reply = self._json("POST", "tasks", body, **query)
+        return str(reply["id"]) if reserve and isinstance(reply, dict) else None
 
     def get(self, task_id: str) -> TaskDict:
         result: TaskDict = self._json("GET", f"tasks/{task_id}")
@@ -264,6 +276,12 @@ class Client:
 
     def cancel(self, task_id: str) -> TaskDict:
         result: TaskDict = self._json("POST", f"tasks/{task_id}/cancel")
+        return result
+
+    def set_note(self, task_id: str, note: str | None) -> TaskDict:
+        """``PUT tasks/{id}/note``: what this notebook says about the task (``outputs set:
+        a, b``), kept with the record so the browser's view of the cell can say it too."""
+        result: TaskDict = self._json("PUT", f"tasks/{task_id}/note", {"note": note})
         return result
 
     def delete(self, task_id: str) -> TaskDict | None:

@@ -74,6 +74,7 @@ class TaskHandle:
     def _setup(self, client: Client, on_finish: Callable[[TaskHandle, TaskDict], Any] | None) -> None:
         self.client = client
         self._id = ""
+        self._reserved = ""
         self.task: TaskDict = {}
         self.sent_bytes = 0
         """Bytes of input sent with the task (its pickled job), shown by the widget."""
@@ -94,16 +95,19 @@ class TaskHandle:
 
     @classmethod
     def sending(cls, client: Client, create: Callable[[Callable[[int], None]], TaskDict], *,
-                size: int, name: str, on_finish: Callable[[TaskHandle, TaskDict], Any] | None = None
-                ) -> TaskHandle:
+                size: int, name: str, on_finish: Callable[[TaskHandle, TaskDict], Any] | None = None,
+                reserved: str | None = None) -> TaskHandle:
         """A handle whose task is still being sent: ``create(on_sent)`` (the ``POST tasks``
         of a big payload) runs in a thread, so the cell returns at once.
 
         Until the server answers, the record is a local one that shows how much of the
         input has gone; :attr:`id` waits for the answer. If the server refuses the task,
-        the handle ends ``failed`` with the server's message (``result()`` raises it)."""
+        the handle ends ``failed`` with the server's message (``result()`` raises it).
+        ``reserved``: the id the server reserved for the task (:attr:`known_id`), which the
+        notebook's output carries at once, before the task exists."""
         self = cls.__new__(cls)
         self._setup(client, on_finish)
+        self._reserved = reserved or ""
         self.sent_bytes = size
         self.task = {"id": None, "name": name, "kind": "code", "state": "pending",
                      "progress": _sending_progress(0, size)}
@@ -140,6 +144,12 @@ class TaskHandle:
         if self._send_error is not None and not self._id:
             raise self._send_error
         return self._id
+
+    @property
+    def known_id(self) -> str:
+        """The id without waiting: the server's, else the one reserved for a task still
+        being sent ("" when neither: an old server, or no reservation)."""
+        return self._id or self._reserved
 
     @property
     def sending_now(self) -> bool:

@@ -18,6 +18,7 @@ from typing import Any
 from ..kinds.code import CodeResult
 from .client import TaskDict, TaskNotFound
 from .landing import Landing
+from .notes import notes
 
 def outputs_of(result: Any) -> dict[str, Any]:
     """The output values a loaded result brings (``{}`` for anything but a cell's)."""
@@ -63,6 +64,7 @@ class CellOutputs:
         """Set when a re-run of the cell replaced this task: its outputs never land."""
         self._prefix: list[str] = []
         self._status = ""
+        self._share = True
 
     # -- the note ----------------------------------------------------------------------
     def show(self, widget: Any) -> None:
@@ -75,14 +77,19 @@ class CellOutputs:
         self._prefix.append(text)
         self._render()
 
-    def _say(self, status: str) -> None:
+    def _say(self, status: str, share: bool = True) -> None:
+        """``share=False``: a note only for this kernel's own widget (what an ``attach``
+        says about a task that was never a cell), not written on the task's record."""
         self._status = status
+        self._share = share
         self._render()
 
     def _render(self) -> None:
         text = " · ".join([*self._prefix, self._status] if self._status else self._prefix)
         if self.widget is not None and text:
             self.widget.set_note(text)
+            if self._share:  # the browser's view of the cell reads it from the server
+                notes.post(self.widget.handle, text)
 
     # -- the task's end ----------------------------------------------------------------
     def __call__(self, handle: Any, task: TaskDict) -> None:
@@ -92,7 +99,8 @@ class CellOutputs:
             return
         if task.get("kind") != "code":
             if self.attached:
-                self._say(f"no outputs to set: a {task.get('kind')!r} task, not a %%bgtask cell")
+                self._say(f"no outputs to set: a {task.get('kind')!r} task, not a %%bgtask cell",
+                          share=False)
             return
         if task.get("executor") == "kernel":
             self._kernel_executor(handle)
@@ -108,7 +116,8 @@ class CellOutputs:
         values = outputs_of(result)
         if not values:
             if self.attached and not is_cell(result):
-                self._say("no outputs to set: not a %%bgtask cell (h.result() is its value)")
+                self._say("no outputs to set: not a %%bgtask cell (h.result() is its value)",
+                          share=False)
             elif self.wanted:
                 self._say(self._unassigned(values))
             return
@@ -118,7 +127,8 @@ class CellOutputs:
 
     def _kernel_executor(self, handle: Any) -> None:
         if self.attached:
-            self._say("outputs not copied: a kernel-executor cell sets them in the kernel it ran in")
+            self._say("outputs not copied: a kernel-executor cell sets them in the kernel it ran in",
+                      share=False)
             return
         if self.names is None:
             return  # an expression or a call: its value is its result

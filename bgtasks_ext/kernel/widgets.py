@@ -28,6 +28,11 @@ BAR_STYLE = {"pending": "", "running": "info", "cancelling": "warning",
              "finished": "success", "failed": "danger", "cancelled": "warning"}
 STATE_COLOR = {"pending": "#777", "running": "#1976d2", "cancelling": "#f57c00",
                "finished": "#388e3c", "failed": "#d32f2f", "cancelled": "#f57c00"}
+TASK_MIME = "application/vnd.bgtasks.task+json"
+"""The output the JupyterLab extension renders as a live view of the task, from the
+browser's own connection to the server (labextension/src/cellrender.ts): its data is
+only ``{"version", "task_id", "name", "sending", "note"}``. It ranks before ipywidgets'
+view there; front ends without the extension show the widget of this module instead."""
 LOG_TAIL = 20_000
 """Characters of log the widget keeps: the panel and REST have the rest."""
 TICK = 1.0
@@ -199,13 +204,31 @@ class TaskWidget(w.VBox):  # type: ignore[misc]
         handle.add_listener(self.render)
         _ticker.add(self)
 
+    # -- the output ----------------------------------------------------------------------
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        """This widget's view, plus the task's own output (:data:`TASK_MIME`) for front ends
+        that render it live from the server, and a one-line text for the rest (nbconvert)."""
+        data: dict[str, Any] | None = super()._repr_mimebundle_(**kwargs)
+        handle = self.handle
+        task_id = getattr(handle, "known_id", "") or handle.task.get("id")
+        if data is None or not task_id:
+            return data
+        sending = getattr(handle, "sent_bytes", 0) if getattr(handle, "sending_now", False) else 0
+        data[TASK_MIME] = {"version": 1, "task_id": str(task_id), "name": self._name(handle.task),
+                           "sending": int(sending), "note": self.note.value or None}
+        data["text/plain"] = repr(handle)
+        return data
+
+    @staticmethod
+    def _name(task: TaskDict) -> str:
+        return str(task.get("name") or task.get("kind") or task.get("id"))
+
     # -- rendering ------------------------------------------------------------------------
     def render(self, task: TaskDict) -> None:
         """Show ``task`` (called in the events thread on every change)."""
         with self._render_lock:
             state = str(task.get("state", ""))
-            name = task.get("name") or task.get("kind") or task.get("id")
-            self.title.value = f"<b>{html.escape(str(name))}</b>" + self._sent()
+            self.title.value = f"<b>{html.escape(self._name(task))}</b>" + self._sent()
             color = STATE_COLOR.get(state, "#777")
             self.state_label.value = f"<span style='color:{color};font-weight:600'>{state}</span>"
             progress = task.get("progress") or {}
