@@ -6,9 +6,10 @@ one at or before a time (what is due now, after a stall or downtime). Both are
 computed, never accumulated, so firing a schedule a million times does not drift.
 
 The window: fire times are at or after ``begin`` and at or before ``end_at``.
-``begin`` is ``start_at`` when given (and not before the schedule existed), else the
-creation time; an interval schedule without ``start_at`` first fires one period after
-its creation (as APScheduler 3 does), so creating one never starts a run at once.
+``begin`` is ``start_at`` when given (and not before the schedule existed); without it,
+the first fire time comes after the creation: one period after it for an interval (as
+in APScheduler 3), the next matching second for cron. So creating a schedule never
+starts a run at once unless ``start_at`` says so.
 
 **Interval** (``every``): ``anchor + k * every`` for whole ``k``, the anchor being
 ``start_at`` or ``created_at``.
@@ -173,7 +174,9 @@ def trigger_for(schedule: Schedule) -> Trigger:
                                max(schedule.start_at, created), schedule.end_at)
     if schedule.cron is None:
         raise ValueError(f"schedule {schedule.id} has neither every nor cron")
-    begin = created if schedule.start_at is None else max(schedule.start_at, created)
+    # Without start_at, a time equal to the creation is not a fire time (as for
+    # intervals: creating a schedule never starts a run at once); cron's are whole seconds.
+    begin = math.floor(created) + 1 if schedule.start_at is None else max(schedule.start_at, created)
     return CronTrigger(schedule.cron, schedule.timezone, begin, schedule.end_at)
 
 

@@ -204,3 +204,11 @@ def test_end_at_on_a_fire_time_includes_it() -> None:
 
 def test_the_reply_carries_five_next_runs() -> None:
     assert len(next_runs(schedule(0.0, cron="0 0 * * *"), 0.0)) == NEXT_RUNS == 5
+
+
+def test_a_cron_schedule_created_on_a_fire_time_first_fires_at_the_next_one() -> None:
+    # Given a schedule created exactly at 09:00, when "0 9 * * *" matches
+    nine = ts("UTC", 2026, 6, 1, 9)
+    # Then creating it does not start a run; a start_at of that instant does
+    assert next_runs(schedule(nine, cron="0 9 * * *"), 0.0, 1) == [nine + 86_400]
+    assert next_runs(schedule(nine, cron="0 9 * * *", start_at=nine), 0.0, 1) == [nine]
