@@ -28,6 +28,9 @@ from .models import Origin, Scope, TaskSpec, iso, new_id
 
 MIN_EVERY = 0.1
 """The shortest interval, in seconds (SPEC §2)."""
+MAX_TIME = 253_402_300_799.0
+"""9999-12-31T23:59:59Z, the last time ISO 8601 (and ``datetime``) can write: no time
+or interval a schedule holds may go past it, so no reply can fail to serialise."""
 
 
 class Overlap(str, Enum):
@@ -206,6 +209,8 @@ def check_every(every: Any) -> float:
         raise InvalidInput("every", "must be a number of seconds")
     if every < MIN_EVERY:
         raise InvalidInput("every", f"must be at least {MIN_EVERY:g} seconds")
+    if every > MAX_TIME:
+        raise InvalidInput("every", "must be a number of seconds before the year 9999")
     return float(every)
 
 
@@ -246,8 +251,8 @@ def check_timezone(name: Any) -> str | None:
 def _time(field_name: str, value: Any) -> float | None:
     if value is None:
         return None
-    if not _number(value):
-        raise InvalidInput(field_name, "must be a time (seconds since 1970)")
+    if not _number(value) or not 0 <= value <= MAX_TIME:
+        raise InvalidInput(field_name, "must be a time (seconds since 1970, before 9999)")
     return float(value)
 
 

@@ -33,7 +33,7 @@ from abc import ABC, abstractmethod
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
-from ..core.schedules import Schedule
+from ..core.schedules import MAX_TIME, Schedule
 
 NEXT_RUNS = 5
 """Fire times a schedule's JSON shows (``next_runs``)."""
@@ -62,7 +62,7 @@ class Trigger(ABC):
         """The first fire time strictly after ``t``, or ``None`` when there is none
         (after ``end_at``)."""
         when = self._at_or_after(self.begin) if t < self.begin else self._after(t)
-        if when is None or (self.end is not None and when > self.end):
+        if when is None or when > (MAX_TIME if self.end is None else self.end):
             return None
         return when
 
@@ -143,6 +143,8 @@ class CronTrigger(Trigger):
                     return when
         except StopIteration:  # cronsim gives up after 50 years without a match
             return None
+        except (OverflowError, ValueError):  # past the year 9999
+            return None
         return None
 
     def _after(self, t: float) -> float | None:
@@ -176,7 +178,8 @@ def trigger_for(schedule: Schedule) -> Trigger:
         raise ValueError(f"schedule {schedule.id} has neither every nor cron")
     # Without start_at, a time equal to the creation is not a fire time (as for
     # intervals: creating a schedule never starts a run at once); cron's are whole seconds.
-    begin = math.floor(created) + 1 if schedule.start_at is None else max(schedule.start_at, created)
+    begin = (math.floor(created) + 1 if schedule.start_at is None
+             else max(schedule.start_at, created))
     return CronTrigger(schedule.cron, schedule.timezone, begin, schedule.end_at)
 
 

@@ -81,7 +81,8 @@ def test_an_hourly_job_runs_25_times_on_the_fall_back_day_one_hour_apart(
     # each exactly one real hour after the one before
     assert len(runs) == 25
     assert {b - a for a, b in zip(runs, runs[1:])} == {3600.0}
-    repeated = [local(zone, t) for t in runs if local(zone, t).hour == (2 if zone == BERLIN else 1)]
+    hour = 2 if zone == BERLIN else 1
+    repeated = [local(zone, t) for t in runs if local(zone, t).hour == hour]
     assert [d.fold for d in repeated] == [0, 1] and repeated[0].tzname() != repeated[1].tzname()
 
 
@@ -212,3 +213,12 @@ def test_a_cron_schedule_created_on_a_fire_time_first_fires_at_the_next_one() ->
     # Then creating it does not start a run; a start_at of that instant does
     assert next_runs(schedule(nine, cron="0 9 * * *"), 0.0, 1) == [nine + 86_400]
     assert next_runs(schedule(nine, cron="0 9 * * *", start_at=nine), 0.0, 1) == [nine]
+
+
+def test_no_fire_time_goes_past_the_year_9999() -> None:
+    # Given schedules whose next fire time would come after 9999-12-31T23:59:59Z
+    late = 253_402_300_000.0
+    for s in (schedule(0.0, every=2.5e11), schedule(0.0, cron="0 0 * * *", start_at=late)):
+        # Then there is none (rather than a time no reply could write), and no error
+        assert next_runs(s, late) == []
+        assert trigger_for(s).next_after(late) is None
