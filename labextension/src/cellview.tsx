@@ -298,18 +298,20 @@ export function TaskCellView(props: {
           {phase === 'missing' ? 'not found' : phase}
         </span>
         {waiting ? <Bar value={null} /> : null}
-        <button
-          type="button"
-          className="jp-BgTasks-cellCancel"
-          disabled={true}
-          title={
-            phase === 'sending'
-              ? 'The kernel is still sending the inputs: the task is not on the server yet'
-              : 'There is no task on the server to cancel'
-          }
-        >
-          Cancel
-        </button>
+        {waiting ? (
+          <button
+            type="button"
+            className="jp-BgTasks-cellCancel"
+            disabled={true}
+            title={
+              phase === 'sending'
+                ? 'The kernel is still sending the inputs: the task is not on the server yet'
+                : 'Looking the task up on the server'
+            }
+          >
+            Cancel
+          </button>
+        ) : null}
       </div>
       <div className="jp-BgTasks-cellMessage">
         {phaseLine(phase, bundle, facts.failure)}
