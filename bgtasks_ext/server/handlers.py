@@ -22,19 +22,22 @@ from tornado import web
 
 from ..core.constants import PICKLE_TYPE
 from ..core.engine import Engine
-from ..core.errors import BgTasksError, Conflict, EngineClosed, NotFound
+from ..core.errors import BgTasksError, Conflict, EngineClosed, InvalidInput, NotFound
 from ..core.jsontext import dumps as json_dumps
-from ..core.models import Task
+from ..core.models import Task, TaskSpec
 from ..core.states import State
 from ..executors.kernel import KernelExecutor
 from . import openapi
 from .owner import Owners
+from .reservations import Reservations
 from .upload import TaskUpload
 from .requests import (
+    flag,
     parse_create,
     parse_done,
     parse_list_query,
     parse_log,
+    parse_note,
     parse_progress,
     whole_number,
 )
@@ -157,12 +160,36 @@ class TasksHandler(BgTasksHandler):
     :class:`~.upload.TaskUpload` as it arrives (a payload may be hundreds of MB)."""
 
     upload: TaskUpload | None = None
+    checking = reserve = False
+    reserved: str | None = None
 
     async def prepare(self) -> None:  # type: ignore[override]
         await super().prepare()
         if self.request.method == "POST":
             self._check_length()
+            self._check_query()
             self.upload = TaskUpload(self.request.headers.get("Content-Type", ""))
+
+    @property
+    def reservations(self) -> Reservations:
+        """This server process's reserved ids (one table, made on first use)."""
+        table: Reservations = self.settings.setdefault("bgtasks_reservations", Reservations())
+        return table
+
+    def _check_query(self) -> None:
+        """``check_only``, ``reserve`` and ``reserved``, refused before the body streams in
+        (a big upload for a reservation that cannot be used is not read at all)."""
+        self.checking = self.get_query_argument("check_only", "") == "true"
+        self.reserve = flag("reserve", self.get_query_argument("reserve", None))
+        self.reserved = self.get_query_argument("reserved", None)
+        if self.reserve and not self.checking:
+            raise InvalidInput("reserve", "goes with check_only=true: a check that passes "
+                               "reserves the new task's id")
+        if self.reserved is not None:
+            if self.checking:
+                raise InvalidInput("reserved", "creates the task: not with check_only=true")
+            if not self.reservations.valid(self.reserved):
+                raise _not_reserved(self.reserved)
 
     def _check_length(self) -> None:
         """Refuse a body over the server's ``max_body_size`` before it is read, with a
@@ -186,7 +213,7 @@ class TasksHandler(BgTasksHandler):
     async def post(self) -> None:
         assert self.upload is not None, "prepare() makes it for every POST"
         body, payload = await self.off_loop(self.upload.finish)
-        checking = self.get_query_argument("check_only", "") == "true"
+        checking = self.checking
         if checking:
             # Would this task be accepted with a payload of payload_size bytes? A kernel
             # asks before it sends big inputs from a thread, so that a refusal stops the
@@ -199,11 +226,35 @@ class TasksHandler(BgTasksHandler):
         spec = parse_create(body, owner=self.owner, payload=payload)
         if checking:
             self.engine.check(spec)
+            if self.reserve:
+                self.reply({"id": self.reservations.reserve()})
+                return
             self.set_status(204)
             self.finish()
             return
-        task, created = await self.engine.acreate(spec)
+        if self.reserved is None:
+            task, created = await self.engine.acreate(spec)
+        else:
+            task, created = await self._create_reserved(spec, self.reserved)
         self.reply(task.to_json(), 201 if created else 200)
+
+    async def _create_reserved(self, spec: TaskSpec, task_id: str) -> tuple[Task, bool]:
+        """Create the task with the id reserved for it; the reservation is used up
+        (a live holder of the spec's ``key`` answering too), or given back when the
+        create is refused, so the client can send the request again, corrected."""
+        expires = self.reservations.take(task_id)
+        if expires is None:  # taken meanwhile by a request sent twice, or just expired
+            raise _not_reserved(task_id)
+        try:
+            return await self.engine.acreate(spec, task_id)
+        except BgTasksError:
+            self.reservations.give_back(task_id, expires)
+            raise
+
+
+def _not_reserved(task_id: str) -> InvalidInput:
+    return InvalidInput("reserved", f"{task_id[:64]!r} is not reserved here, already used, or "
+                        "expired (ids come from POST tasks?check_only=true&reserve=true)")
 
 
 class TaskHandler(BgTasksHandler):
@@ -246,6 +297,17 @@ class RetryHandler(BgTasksHandler):
         spec = await self.off_loop(self.engine.retry_spec, task_id, self.owner, kernel_alive)
         task, created = await self.engine.acreate(spec)
         self.reply(task.to_json(), 201 if created else 200)
+
+
+class NoteHandler(BgTasksHandler):
+    """What the notebook says about a task (``outputs set: a, b``), in any state; the
+    kernel sets it, views that read only the server show it."""
+
+    @authorized
+    async def put(self, task_id: str) -> None:
+        note = parse_note(self.request.body)
+        task = await self.off_loop(self.engine.set_note, task_id, note)
+        self.reply(task.to_json())
 
 
 class ResultHandler(BgTasksHandler):
@@ -371,6 +433,7 @@ def handlers(base: str) -> list[Route]:
         (f"{base}/tasks/{task_id}/progress", ProgressHandler),
         (f"{base}/tasks/{task_id}/done", DoneHandler),
         (f"{base}/tasks/{task_id}/result", ResultHandler),
+        (f"{base}/tasks/{task_id}/note", NoteHandler),
         (f"{base}/kinds", KindsHandler),
         (rf"{base}/openapi\.json", OpenApiHandler, {"api_path": base}),
     ]

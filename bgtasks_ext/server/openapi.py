@@ -36,6 +36,7 @@ _GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
 _MODELS: tuple[type[pydantic.BaseModel], ...] = (
     requests.CreateTask, replies.TaskOut, replies.TaskPage, replies.LogOut, replies.ResultOut,
     replies.KindList, replies.ErrorOut, requests.ProgressIn, requests.LogIn, requests.DoneIn,
+    requests.NoteIn, replies.ReservationOut,
 )
 
 
@@ -118,7 +119,11 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ("/tasks", "post"): Op(
         "Create a task",
         {"201": _json("Created and queued.", "Task"),
-         "200": _json("A live task already holds `key`: that task, nothing created.", "Task"),
+         "200": {"description": "A live task already holds `key`: that task, nothing created. "
+                 "With `check_only=true&reserve=true`: the task would be accepted, and this id "
+                 "is reserved for it.",
+                 "content": {"application/json": {"schema": {
+                     "oneOf": [_schema("Task"), _schema("Reservation")]}}}},
          "204": {"description": "With `check_only=true`: the task would be accepted."},
          **_errors(400, 413)},
         query=(
@@ -126,6 +131,12 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                    "create nothing.", enum=["true", "false"]),
             _query("payload_size", "With `check_only`: the size of the payload that will "
                    "come with the task.", type="integer", minimum=0),
+            _query("reserve", "With `check_only=true`: when the check passes, reserve an id "
+                   "for the task and answer 200 `{id}` (for 10 minutes, in this server "
+                   "process).", enum=["true", "false"]),
+            _query("reserved", "An id from `check_only=true&reserve=true`: create the task "
+                   "with it (once; 400 when it is not reserved here, already used, or "
+                   "expired)."),
         ),
         body="CreateTask",
         description="`kind` must be one of `GET kinds` and `params` must fit its schema; "
@@ -197,6 +208,14 @@ OPERATIONS: dict[tuple[str, str], Op] = {
         body="DoneIn",
         description=_KERNEL + "A task that was `cancelling` ends cancelled even if it reports "
         "`finished` (its run stopped early on purpose). 409 while it is still pending.",
+    ),
+    ("/tasks/{task_id}/note", "put"): Op(
+        "Set or clear what the task's notebook says about it",
+        {"200": _json("The task with its new `note`.", "Task"), **_errors(400, 404)},
+        body="NoteIn",
+        description="In any state, live or ended; nothing else of the task changes. Events "
+        "carry it as a `note` change. The kernel that launched the task sets it (`outputs "
+        "set: a, b`), so views that read only the server can say it.",
     ),
     ("/tasks/{task_id}/result", "get"): Op(
         "A finished task's result",

@@ -79,6 +79,14 @@ class TaskOut(pydantic.BaseModel):
         "a, b`), set with `PUT tasks/{id}/note`; null when none.")
 
 
+class ReservationOut(pydantic.BaseModel):
+    """``POST tasks?check_only=true&reserve=true``: the id reserved for the task, to send
+    as ``POST tasks?reserved=<id>`` within 10 minutes."""
+
+    model_config = _reply("Reservation")
+    id: str
+
+
 class TaskPage(pydantic.BaseModel):
     """One page of ``GET tasks``, newest first; ``next_cursor`` is null on the last page."""
 

@@ -19,6 +19,7 @@ from pydantic_core import PydanticCustomError
 
 from ..core.errors import InvalidInput
 from ..core.models import MESSAGE_LIMIT, Origin, Scope, TaskError, TaskFilter, TaskSpec
+from ..core.notes import NOTE_LIMIT, note_problem
 from ..core.ports import Outcome, OutcomeStatus
 from ..core.states import Category, State
 from ..store.codec import MAX_LIMIT
@@ -217,6 +218,39 @@ def parse_done(body: bytes | str) -> Outcome:
         error = TaskError(req.error.type, req.error.message, req.error.traceback, req.error.reason)
     return Outcome(OutcomeStatus(req.status), result=req.result, preview=req.preview,  # type: ignore[arg-type]
                    error=error)
+
+
+# -- a task's note (the notebook's word about it) ------------------------------------
+class NoteIn(pydantic.BaseModel):
+    """Body of ``PUT tasks/{id}/note``."""
+
+    model_config = _STRICT
+    note: Annotated[str | None, pydantic.Field(max_length=NOTE_LIMIT)] = pydantic.Field(
+        description="What the notebook says about the task (`outputs set: a, b`): printable "
+        "text, tabs and newlines. `null` or `\"\"` clears it.")
+
+    @pydantic.field_validator("note")
+    @classmethod
+    def _printable(cls, value: str | None) -> str | None:
+        problem = note_problem(value)
+        if problem is not None:
+            raise PydanticCustomError("note", problem)
+        return value
+
+
+def parse_note(body: bytes | str) -> str | None:
+    """The note of a ``PUT tasks/{id}/note`` body; ``None`` clears it."""
+    return _parse(NoteIn, body).note or None
+
+
+# -- query parameters ----------------------------------------------------------------
+def flag(name: str, raw: str | None) -> bool:
+    """A query parameter that is ``true`` or ``false`` (absent: false), nothing else."""
+    if raw is None or raw == "false":
+        return False
+    if raw == "true":
+        return True
+    raise InvalidInput(name, f"must be true or false, not {raw[:40]!r}")
 
 
 MAX_OFFSET = 2**63 - 1
