@@ -344,8 +344,9 @@ class Engine:
         with self._lock:
             task = self._live.get(task_id)
             if task is not None:
-                task = self._live[task_id] = task.evolve(note=note)
-                fut = self._writer.put([PutTask(task)], durable=True)
+                task = task.evolve(note=note)
+                fut = self._writer.put([PutTask(task)], durable=True)  # (raises once closed)
+                self._live[task_id] = task
                 self._emit("note", task)  # in order with the task's other changes
         if task is None:  # ended: serialized with delete, so a note revives no deleted task
             with self._history:
