@@ -226,13 +226,13 @@ def test_the_cell_widgets_open_log_grows_and_shows_its_newest_line(
     page = lab_page
     open_notebook(page, "widgetlog.ipynb")
     run_all(page)
-    widget = page.locator(".jp-Notebook .jp-OutputArea .bgtasks-task").filter(
+    widget = page.locator(".jp-Notebook .jp-OutputArea .jp-BgTasks-cell").filter(
         has_text="widget log").first
     expect(widget).to_be_visible(timeout=20_000)
 
-    # When the widget's Log is opened
+    # When the cell view's Log is opened
     widget.get_by_text("Log", exact=True).click()
-    box = widget.locator(".bgtasks-log")
+    box = widget.locator(".jp-BgTasks-cellLogBox")
 
     # Then its text grows past the box's height, and the newest line stays in view
     expect(box).to_contain_text("line 040", timeout=15_000)

@@ -163,10 +163,10 @@ def test_a_bgtask_cell_shows_its_widget_and_its_row_in_the_panel(
     first = wait_progress(nb_row, 0)
     assert 0 < first < wait_progress(nb_row, first) < 1
     expect(nb_row.locator(".jp-BgTasks-origin")).to_have_text("bg.ipynb")
-    widget = page.locator(".jp-Notebook .jp-OutputArea .jupyter-widgets").filter(
+    widget = page.locator(".jp-Notebook .jp-OutputArea .jp-BgTasks-cell").filter(
         has_text="notebook counter").first
     expect(widget).to_be_visible(timeout=15_000)
-    expect(widget.locator(".widget-hprogress, .progress").first).to_be_visible()
+    expect(widget.locator(".jp-BgTasks-cellBar").first).to_be_visible()
     screenshot(page, "panel_notebook_bgtask")
 
     # When another tab is in front and the row's notebook link is clicked

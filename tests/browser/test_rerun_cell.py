@@ -76,8 +76,8 @@ def test_rerunning_a_bgtask_cell_supersedes_its_running_task(
 
     # And the cell's widget says it superseded the first task
     cell = page.locator(".jp-Notebook .jp-Cell").nth(2)
-    expect(cell.locator(".bgtasks-task")).to_contain_text(f"superseded task {first['id']}", timeout=10_000)
-    expect(cell.locator(".bgtasks-task")).to_contain_text("outputs set: who", timeout=10_000)
+    expect(cell.locator(".jp-BgTasks-cell")).to_contain_text(f"superseded task {first['id']}", timeout=10_000)
+    expect(cell.locator(".jp-BgTasks-cell")).to_contain_text("outputs set: who", timeout=10_000)
     screenshot(page, "rerun_cell_superseded")
 
     # And once the first task's sleep would have ended, who is still the second run's
