@@ -93,6 +93,12 @@ class BgTasksHandler(APIHandler):
         await super().prepare()
 
     @property
+    def reservations(self) -> Reservations:
+        """This server process's reserved ids (one table, made on first use)."""
+        table: Reservations = self.settings.setdefault("bgtasks_reservations", Reservations())
+        return table
+
+    @property
     def owner(self) -> str:
         """Who the request's task belongs to: the server's user (see :mod:`.owner`)."""
         owners: Owners = self.settings["bgtasks_owners"]
@@ -124,6 +130,8 @@ class BgTasksHandler(APIHandler):
             field = getattr(exc, "field", None)
             if field is not None:
                 reply["field"] = field
+            if isinstance(exc, NotCreatedYet):
+                reply["reserved"] = True
             self.finish(json_dumps(reply))
             return
         super().write_error(status_code, **kwargs)
@@ -143,6 +151,17 @@ class BgTasksHandler(APIHandler):
     def reply(self, data: Any, status: int = 200) -> None:
         self.set_status(status)
         self.finish(json_dumps(data))
+
+
+class NotCreatedYet(NotFound):
+    """A 404 for an id reserved here whose task does not exist yet: its inputs are still on
+    their way from a kernel. The reply says ``"reserved": true``, so a view can wait for
+    the task instead of saying it is gone (once the reservation lapses, a plain 404)."""
+
+    def __init__(self, task_id: str) -> None:
+        super().__init__("task", task_id)
+        self.message = (f"task {task_id!r} does not exist yet: its id is reserved and its "
+                        "inputs are still being sent")
 
 
 class PayloadTooLarge(BgTasksError):
@@ -169,12 +188,6 @@ class TasksHandler(BgTasksHandler):
             self._check_length()
             self._check_query()
             self.upload = TaskUpload(self.request.headers.get("Content-Type", ""))
-
-    @property
-    def reservations(self) -> Reservations:
-        """This server process's reserved ids (one table, made on first use)."""
-        table: Reservations = self.settings.setdefault("bgtasks_reservations", Reservations())
-        return table
 
     def _check_query(self) -> None:
         """``check_only``, ``reserve`` and ``reserved``, refused before the body streams in
@@ -262,7 +275,12 @@ class TaskHandler(BgTasksHandler):
     async def get(self, task_id: str) -> None:
         task = self.engine.get_live(task_id)
         if task is None:  # not live: ask the store, off the loop
-            task = await self.off_loop(self.engine.get, task_id)
+            try:
+                task = await self.off_loop(self.engine.get, task_id)
+            except NotFound:
+                if self.reservations.valid(task_id):
+                    raise NotCreatedYet(task_id) from None
+                raise
         self.reply(task.to_json())
 
     @authorized

@@ -147,3 +147,9 @@ class ErrorOut(pydantic.BaseModel):
         description="The request field at fault, on a 400 (absent otherwise).",
         json_schema_extra=_no_default,
     )
+    reserved: bool = pydantic.Field(  # type: ignore[assignment]
+        None,
+        description="On a 404 of GET tasks/{id}: the id is reserved here and its task is "
+                    "still being sent (absent otherwise).",
+        json_schema_extra=_no_default,
+    )

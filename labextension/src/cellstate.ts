@@ -156,20 +156,31 @@ export function noteOf(task: ITask | undefined, bundle: ITaskBundle): string {
  * What the output shows besides the task itself:
  * - `loading`: the first answer of the server is awaited;
  * - `sending`: the kernel was sending its inputs and the server does not have the task yet;
+ * - `unsent`: the kernel was sending its inputs, and the server neither has the task nor
+ *   expects it any more (the kernel stopped sending: it died or lost the server);
  * - `missing`: the server does not know the task (deleted, or another server's);
  * - `deleted`: it was removed from the history while shown;
  * - `unreachable`: the server could not be asked (the message says why);
  * - `task`: the server's record, live.
  */
 export type CellPhase =
-  'loading' | 'sending' | 'missing' | 'deleted' | 'unreachable' | 'task';
+  | 'loading'
+  | 'sending'
+  | 'unsent'
+  | 'missing'
+  | 'deleted'
+  | 'unreachable'
+  | 'task';
 
 /** What the view knows about its task, from the model. */
 export interface ICellFacts {
   /** The store's record (the model keeps it current). */
   task: ITask | undefined;
-  /** The first answer of the server: `found`, `absent` (404), or not yet (`null`). */
-  looked: 'found' | 'absent' | 'failed' | null;
+  /**
+   * The server's last answer: `found`, `absent` (404), `reserved` (404, but the id is
+   * reserved: its inputs are on their way), `failed`, or not yet (`null`).
+   */
+  looked: 'found' | 'absent' | 'reserved' | 'failed' | null;
   /** The task was in the store once and then left it (a `deleted` change). */
   seen: boolean;
 }
@@ -181,11 +192,14 @@ export function phaseOf(facts: ICellFacts, bundle: ITaskBundle): CellPhase {
   if (facts.seen) {
     return 'deleted';
   }
-  if (bundle.sending > 0 && facts.looked !== 'failed') {
+  if (facts.looked === 'reserved') {
+    return 'sending';
+  }
+  if (bundle.sending > 0 && facts.looked === null) {
     return 'sending';
   }
   if (facts.looked === 'absent') {
-    return 'missing';
+    return bundle.sending > 0 ? 'unsent' : 'missing';
   }
   if (facts.looked === 'failed') {
     return 'unreachable';
@@ -205,6 +219,8 @@ export function phaseLine(
       return `looking up task ${id}…`;
     case 'sending':
       return `sending inputs (${humanBytes(bundle.sending)}) from the kernel…`;
+    case 'unsent':
+      return `task ${id} never reached the server: the kernel stopped sending its inputs (${humanBytes(bundle.sending)})`;
     case 'missing':
       return `task ${id} is not on this server (deleted from the history, or launched on another server)`;
     case 'deleted':

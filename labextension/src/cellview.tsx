@@ -56,6 +56,9 @@ class Ticker {
 
 const ticker = new Ticker();
 
+/** How often a view whose task is still being sent asks whether the server expects it. */
+const RESERVED_RECHECK_MS = 30_000;
+
 /** The task's record from the model, its first lookup, and whether it was deleted. */
 function useTask(
   model: IBgTasksModel,
@@ -71,32 +74,45 @@ function useTask(
   );
   React.useEffect(() => {
     let live = true;
+    let again: ReturnType<typeof setTimeout> | undefined;
     const watch = model.watch(id, task =>
       setFacts(f => ({ ...f, task, seen: f.seen || !!task }))
     );
-    model.fetch(id).then(
-      task => {
-        if (live) {
-          setFacts(f => ({
-            ...f,
-            task: model.task(id) ?? f.task,
-            looked: task ? 'found' : 'absent',
-            seen: f.seen || !!task
-          }));
-        }
-      },
-      error => {
-        if (live) {
+    const look = (): void => {
+      model.fetch(id).then(
+        task => {
+          if (live) {
+            setFacts(f => ({
+              ...f,
+              task: model.task(id) ?? f.task,
+              looked: task ? 'found' : 'absent',
+              seen: f.seen || !!task
+            }));
+          }
+        },
+        error => {
+          if (!live) {
+            return;
+          }
+          if ((error as { reserved?: boolean }).reserved) {
+            // Its inputs are on their way: the task's creation comes over the events
+            // websocket. Ask again now and then, in case the kernel stops sending.
+            setFacts(f => ({ ...f, looked: 'reserved' }));
+            again = setTimeout(look, RESERVED_RECHECK_MS);
+            return;
+          }
           setFacts(f => ({
             ...f,
             looked: 'failed',
             failure: errorText(error)
           }));
         }
-      }
-    );
+      );
+    };
+    look();
     return () => {
       live = false;
+      clearTimeout(again);
       watch.dispose();
     };
   }, [model, id]);

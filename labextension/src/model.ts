@@ -131,9 +131,17 @@ export class TasksModel implements IBgTasksModel, IDisposable {
         },
         error => {
           this._fetching.delete(id);
-          if ((error as { status?: number }).status === 404) {
-            // Its creation may have come over the websocket meanwhile.
-            return this._store.get(id) ?? null;
+          const { status, reserved } = error as {
+            status?: number;
+            reserved?: boolean;
+          };
+          if (status === 404) {
+            // Its creation may have come over the websocket meanwhile. A reserved id
+            // (inputs still on their way) is thrown on: the caller waits for it.
+            const known = this._store.get(id);
+            if (known || !reserved) {
+              return known ?? null;
+            }
           }
           throw error;
         }

@@ -23,7 +23,9 @@ export class ApiError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    readonly field: string | null = null
+    readonly field: string | null = null,
+    /** A 404 for an id reserved on the server whose task is still being sent. */
+    readonly reserved = false
   ) {
     super(message);
     this.name = 'ApiError';
@@ -140,7 +142,8 @@ export class TasksApi implements ITasksApi {
       throw new ApiError(
         response.status,
         reply.message || response.statusText || `HTTP ${response.status}`,
-        reply.field ?? null
+        reply.field ?? null,
+        reply.reserved === true
       );
     }
     return data as T;

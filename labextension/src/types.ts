@@ -113,6 +113,8 @@ export interface IKindList {
 export interface IErrorReply {
   message: string;
   field?: string;
+  /** On a 404 of `GET tasks/{id}`: the id is reserved, its task still being sent. */
+  reserved?: boolean;
   [key: string]: any;
 }
 

@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
 import { TasksModel } from '../src/model';
+import { ApiError } from '../src/request';
 import { ITask } from '../src/types';
 import { FakeApi, FakeClock, makeTask, settle, withState } from './fixtures';
 
@@ -74,6 +75,18 @@ describe('TasksModel.fetch', () => {
 
     // Then fetch gives the record, not null
     assert.equal((await pending)?.id, task.id);
+  });
+
+  test('a reserved id (its inputs on their way) rejects with reserved, not null', async () => {
+    const { api, model } = started();
+    api.get = () =>
+      Promise.reject(
+        new ApiError(404, 'does not exist yet: its id is reserved', null, true)
+      );
+    await assert.rejects(
+      model.fetch('r'),
+      (error: ApiError) => error.reserved && error.status === 404
+    );
   });
 
   test('other refusals reject (the view says the server could not be asked)', async () => {

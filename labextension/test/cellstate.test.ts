@@ -157,12 +157,32 @@ describe('phaseOf', () => {
   });
 
   test('inputs still being sent: not yet on the server is expected', () => {
-    const facts = { task: undefined, looked: 'absent' as const, seen: false };
     const b = bundle({ sending: 300_000_000 });
-    assert.equal(phaseOf(facts, b), 'sending');
+    // Before the first answer, and while the server says the id is reserved
+    for (const looked of [null, 'reserved'] as const) {
+      assert.equal(
+        phaseOf({ task: undefined, looked, seen: false }, b),
+        'sending'
+      );
+    }
     assert.equal(
       phaseLine('sending', b),
       'sending inputs (300 MB) from the kernel…'
+    );
+    // A reserved id is awaited even when the kernel displayed it after its send
+    assert.equal(
+      phaseOf({ task: undefined, looked: 'reserved', seen: false }, bundle()),
+      'sending'
+    );
+  });
+
+  test('inputs that never arrived: the server no longer expects them', () => {
+    const b = bundle({ sending: 300_000_000 });
+    const facts = { task: undefined, looked: 'absent' as const, seen: false };
+    assert.equal(phaseOf(facts, b), 'unsent');
+    assert.match(
+      String(phaseLine('unsent', b)),
+      /never reached the server: the kernel stopped sending its inputs \(300 MB\)/
     );
   });
 

@@ -246,6 +246,16 @@ def run_jupyter(
 
 
 @pytest.fixture(scope="package")
+def nb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
+    """One Notebook 7 server (``python -m notebook``) for every module that needs it."""
+    with run_jupyter(
+        tmp_path_factory.mktemp("nb7"), "notebook", "JupyterNotebookApp",
+        "notebook-server.log", home="tree",
+    ) as server:
+        yield server
+
+
+@pytest.fixture(scope="package")
 def lab_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
     with run_jupyter(
         tmp_path_factory.mktemp("lab"), "jupyterlab", "LabApp", "lab-server.log"

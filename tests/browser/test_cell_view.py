@@ -1,24 +1,24 @@
 """The task under a notebook cell, drawn by the labextension from the browser's own
-connection (issue #11): in JupyterLab and Notebook 7 the task bundle's view wins over the
-ipywidgets widget-view of the same output, its Cancel ends the task while the kernel is
-busy in another cell, and a page reload or a kernel restart leaves it live.
+connection (issue #11), from a hand-made output: the task bundle's view wins over the
+ipywidgets widget-view of the same output (JupyterLab and Notebook 7), and a task whose
+inputs are still being sent says so, then goes live when it arrives, or says they never
+did. (Real ``%%bgtask`` cells: ``test_cell_widget.py``.)
 
 The cells display the bundle the kernel displays (``application/vnd.bgtasks.task+json``
 beside a widget-view and a text line) for a task made over REST, so these tests need
-only the server and the labextension; the kernel side's ``%%bgtask`` displays the same.
+only the server and the labextension.
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
-import pytest
+
 from playwright.sync_api import Locator, Page, expect
 
-from .conftest import LabServer, run_jupyter
-from .helpers import API, notebook_json, wait_state
+from .conftest import LabServer
+from .helpers import API, notebook_json
 from .test_notify_and_log import close_documents, open_notebook
 from .test_rerun_cell import run_cell
 
@@ -54,18 +54,6 @@ def cell_view(page: Page, index: int) -> Locator:
     return page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-BgTasks-cell")
 
 
-def bar_value(view: Locator) -> float:
-    return float(view.locator(".jp-BgTasks-cellBar").get_attribute("data-value") or "-1")
-
-
-def wait_bar_above(view: Locator, above: float, timeout: float = 15) -> float:
-    deadline = time.monotonic() + timeout
-    while (value := bar_value(view)) <= above:
-        assert time.monotonic() < deadline, f"the bar is stuck at {value}"
-        time.sleep(0.05)
-    return value
-
-
 def assert_only_our_view(page: Page, index: int) -> None:
     """The output shows our view and nothing of the widget-view of the same bundle."""
     outputs = page.locator(".jp-Notebook .jp-Cell").nth(index).locator(".jp-OutputArea-output")
@@ -75,143 +63,51 @@ def assert_only_our_view(page: Page, index: int) -> None:
     expect(outputs.first).not_to_contain_text("Error displaying widget")
 
 
-def kernel_status(page: Page) -> str:
-    return str(page.evaluate(
-        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-    ))
+def reserve(lab_server: LabServer) -> str:
+    """An id reserved as a kernel reserves one before sending big inputs."""
+    reply = lab_server.api("POST", f"{API}tasks?check_only=true&payload_size=0&reserve=true",
+                           {"kind": "count", "params": {"times": 6, "interval": 0.25}})
+    return str(reply["id"])
 
 
-def launched(page: Page, lab_server: LabServer, name: str) -> str:
-    """The id of the newest task called ``name``, once the cell has launched it."""
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        tasks = lab_server.api("GET", f"{API}tasks?limit=50")["tasks"]
-        found = [t for t in tasks if t["name"] == name]
-        if found:
-            return str(found[0]["id"])
-        time.sleep(0.1)
-    raise AssertionError(f"no task {name!r} was launched")
-
-
-def test_the_view_wins_over_the_widget_and_cancels_while_the_kernel_is_busy(
-    lab_page: Page,
-    lab_server: LabServer,
-    page_errors: list[str],
-    screenshot: Callable[[Page, str], Path],
+def test_a_task_still_being_sent_shows_so_then_goes_live_when_it_arrives(
+    lab_page: Page, lab_server: LabServer, screenshot: Callable[[Page, str], Path],
 ) -> None:
-    # Given a notebook whose cell shows a long counting task, and a cell that keeps the
-    # kernel busy
-    (lab_server.root_dir / "cellview.ipynb").write_text(notebook_json([
-        HELPER,
-        "show(launch('count', {'times': 200, 'interval': 0.2}, 'long count'), 'long count')",
-        "import time\ntime.sleep(30)",
+    # Given a cell output for a task whose 300 MB of inputs are still on their way
+    task_id = reserve(lab_server)
+    (lab_server.root_dir / "sending.ipynb").write_text(notebook_json([
+        HELPER + f"\nshow({task_id!r}, 'sent later', sending=300_000_000)",
+        HELPER + "\nshow('0' * 32, 'lost on the way', sending=300_000_000)",
     ]))
     page = lab_page
-    open_notebook(page, "cellview.ipynb")
+    open_notebook(page, "sending.ipynb")
     run_cell(page, 0)
+    page.wait_for_timeout(300)
     run_cell(page, 1)
-    view = cell_view(page, 1)
-    expect(view).to_have_attribute("data-state", "running", timeout=20_000)
-    task_id = launched(page, lab_server, "long count")
 
-    # Then our view is the output, not the ipywidgets widget-view, and it moves
-    assert_only_our_view(page, 1)
-    expect(view).to_have_attribute("data-task-id", task_id)
-    expect(view.locator(".jp-BgTasks-cellName")).to_have_text("long count")
-    first = wait_bar_above(view, 0.0)
-    wait_bar_above(view, first)
-    expect(view.locator(".jp-BgTasks-cellTiming")).to_contain_text("elapsed")
+    # Then it says so, with a moving bar, and it is our view, not the widget-view
+    view = cell_view(page, 0)
+    expect(view).to_contain_text("sending inputs (300 MB) from the kernel", timeout=15_000)
+    expect(view).to_have_attribute("data-phase", "sending")
+    assert_only_our_view(page, 0)
+    # And an output whose inputs the server no longer expects says they never arrived
+    expect(cell_view(page, 1)).to_contain_text(
+        "never reached the server: the kernel stopped sending its inputs (300 MB)", timeout=15_000)
+    screenshot(page, "cell_view_sending")
 
-    # When the kernel is busy in another cell and the user clicks the view's Cancel
-    run_cell(page, 2)
-    page.wait_for_function(
-        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.status"
-        " === 'busy'"
-    )
-    clicked = time.monotonic()
-    view.locator(".jp-BgTasks-cellCancel").click()
+    # When the upload ends and the server creates the task with the reserved id
+    created = lab_server.api("POST", f"{API}tasks?reserved={task_id}",
+                             {"kind": "count", "params": {"times": 6, "interval": 0.25},
+                              "name": "sent later"})
+    assert created["id"] == task_id
 
-    # Then the task is cancelled within 2 s, and the kernel is still busy when it lands
-    assert wait_state(lab_server, task_id, {"cancelled", "failed", "finished"}, timeout=5)[
-        "state"] == "cancelled"
-    assert time.monotonic() - clicked < 2.0
-    assert kernel_status(page) == "busy"
-    expect(view).to_have_attribute("data-state", "cancelled", timeout=5_000)
-    expect(view.locator(".jp-BgTasks-cellCancel")).to_be_disabled()
-    screenshot(page, "cell_view_cancelled_while_busy")
-    page.evaluate("() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel"
-                  ".interrupt()")
+    # Then the same output is the task's live view, to its end
+    expect(view).to_have_attribute("data-state", "running", timeout=10_000)
+    expect(view).to_have_attribute("data-state", "finished", timeout=20_000)
     close_documents(page)
-    assert page_errors == []
-
-
-def test_reload_and_kernel_restart_leave_the_view_live(
-    lab_page: Page,
-    lab_server: LabServer,
-    page_errors: list[str],
-    screenshot: Callable[[Page, str], Path],
-) -> None:
-    # Given a saved notebook whose cell shows a running task, and one whose task the
-    # server does not know
-    (lab_server.root_dir / "reload.ipynb").write_text(notebook_json([
-        HELPER,
-        "show(launch('count', {'times': 100, 'interval': 0.25}, 'survivor'), 'survivor')",
-        "show('0000-not-a-task', 'ghost')",
-    ]))
-    page = lab_page
-    open_notebook(page, "reload.ipynb")
-    for index in (0, 1, 2):
-        run_cell(page, index)
-    view = cell_view(page, 1)
-    expect(view).to_have_attribute("data-state", "running", timeout=20_000)
-    task_id = launched(page, lab_server, "survivor")
-    expect(cell_view(page, 2)).to_contain_text("is not on this server", timeout=10_000)
-    page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
-    page.wait_for_function(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty"
-    )
-
-    # When the page is reloaded mid-task (no cell is run again)
-    page.reload()
-    page.wait_for_function("() => window.jupyterapp !== undefined")
-    page.evaluate(
-        "async () => { await window.jupyterapp.started; await window.jupyterapp.restored; }"
-    )
-    open_notebook(page, "reload.ipynb")
-
-    # Then the output is the live view again, moving
-    view = cell_view(page, 1)
-    expect(view).to_have_attribute("data-state", "running", timeout=15_000)
-    assert_only_our_view(page, 1)
-    before = wait_bar_above(view, 0.0)
-    wait_bar_above(view, before)
-
-    # When the kernel restarts mid-task
-    page.evaluate(
-        "() => window.jupyterapp.shell.currentWidget.sessionContext.session.kernel.restart()"
-    )
-
-    # Then the view still moves and reaches finished, with the server's record
-    after = wait_bar_above(view, bar_value(view))
-    assert after > before
-    expect(view).to_have_attribute("data-state", "finished", timeout=45_000)
-    assert lab_server.api("GET", f"{API}tasks/{task_id}")["state"] == "finished"
-    expect(view.locator(".jp-BgTasks-cellMessage")).to_contain_text("100 / 100")
-    screenshot(page, "cell_view_after_reload_and_restart")
-    close_documents(page)
-    assert page_errors == []
 
 
 # -- Notebook 7 ---------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def nb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    with run_jupyter(
-        tmp_path_factory.mktemp("nb7cell"), "notebook", "JupyterNotebookApp",
-        "notebook-cell-server.log", home="tree",
-    ) as server:
-        yield server
 
 
 def test_notebook_7_shows_the_view_instead_of_the_widget(

@@ -16,7 +16,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from .helpers import API, notebook_json, open_panel, row, wait_state
-from .test_notebook7 import nb_server, open_app  # noqa: F401 - nb_server is a fixture
+from .test_notebook7 import open_app
 from .test_notify_and_log import close_documents, open_notebook, task_of_notebook
 from .test_rerun_cell import run_cell
 
@@ -104,7 +104,7 @@ def test_cancel_works_while_the_kernel_is_busy_in_jupyterlab(
 
 
 def test_cancel_works_while_the_kernel_is_busy_in_notebook_7(
-    page: Page, nb_server: LabServer, screenshot: Callable[[Page, str], Path],  # noqa: F811
+    page: Page, nb_server: LabServer, screenshot: Callable[[Page, str], Path],
 ) -> None:
     (nb_server.root_dir / "busy7.ipynb").write_text(notebook_json([
         "%load_ext bgtasks_ext", steps_cell("busy cancel", 600), "import time\ntime.sleep(45)",

@@ -1,29 +1,20 @@
 """The "Background Tasks" panel in Notebook 7 (SPEC §6: "Works in JupyterLab 4 and
 Notebook 7"): in the tree view and in the notebook view, with a task submitted over REST
 showing as a live row; and, with no status bar there, the running count in the top bar,
-which opens the panel (SPEC §6: "An indicator in the top bar or status bar"). Its own
-server (``python -m notebook``), for this module only."""
+which opens the panel (SPEC §6: "An indicator in the top bar or status bar"). The
+folder's Notebook 7 server (``nb_server`` in conftest.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import LabServer, run_jupyter
+from .conftest import LabServer
 from .helpers import API, PANEL, notebook_json, open_panel, row, wait_progress, wait_state
 from .test_panel_themes import CONTRAST
-
-
-@pytest.fixture(scope="module")
-def nb_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabServer]:
-    with run_jupyter(
-        tmp_path_factory.mktemp("nb7"), "notebook", "JupyterNotebookApp",
-        "notebook-server.log", home="tree",
-    ) as server:
-        yield server
 
 
 def open_app(page: Page, server: LabServer, path: str) -> None:

@@ -199,3 +199,21 @@ def test_an_id_is_taken_once_and_can_be_given_back() -> None:
     assert expires is not None and table.take(task_id) is None
     table.give_back(task_id, expires)
     assert table.take(task_id) == expires
+
+
+
+async def test_a_reserved_id_reads_as_not_created_yet_until_its_task_exists(
+        bgtasks_app: Any, jp_fetch: Any) -> None:
+    # Given an id reserved for a task whose inputs are still on their way
+    _, reply = await reserve(jp_fetch, {"kind": "count", "params": {"times": 1}}, payload_size=0)
+    # Then reading it is a 404 that says so (a view waits rather than saying it is gone)
+    code, err = await call(jp_fetch, "tasks", reply["id"])
+    assert code == 404 and err["reserved"] is True
+    assert "still being sent" in err["message"]
+    # And a made-up id is a plain 404
+    code, err = await call(jp_fetch, "tasks", "0" * 32)
+    assert code == 404 and "reserved" not in err
+    # And once created, it is the task
+    code, task = await call(jp_fetch, "tasks", method="POST", params={"reserved": reply["id"]},
+                            body={"kind": "count", "params": {"times": 1}})
+    assert code == 201 and (await call(jp_fetch, "tasks", reply["id"]))[0] == 200
