@@ -192,7 +192,7 @@ class TasksHandler(BgTasksHandler):
     def _check_query(self) -> None:
         """``check_only``, ``reserve`` and ``reserved``, refused before the body streams in
         (a big upload for a reservation that cannot be used is not read at all)."""
-        self.checking = self.get_query_argument("check_only", "") == "true"
+        self.checking = flag("check_only", self.get_query_argument("check_only", None))
         self.reserve = flag("reserve", self.get_query_argument("reserve", None))
         self.reserved = self.get_query_argument("reserved", None)
         if self.reserve and not self.checking:

@@ -217,3 +217,10 @@ async def test_a_reserved_id_reads_as_not_created_yet_until_its_task_exists(
     code, task = await call(jp_fetch, "tasks", method="POST", params={"reserved": reply["id"]},
                             body={"kind": "count", "params": {"times": 1}})
     assert code == 201 and (await call(jp_fetch, "tasks", reply["id"]))[0] == 200
+
+
+@pytest.mark.parametrize("value", ["yes", "1", "", "True"])
+async def test_check_only_is_true_or_false(bgtasks_app: Any, jp_fetch: Any, value: str) -> None:
+    # A check that is not clearly asked for must not create the task, nor pass silently
+    code, err = await call(jp_fetch, "tasks", method="POST", body=LATER, params={"check_only": value})
+    assert (code, err["field"]) == (400, "check_only")
