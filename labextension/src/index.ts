@@ -48,8 +48,10 @@ const modelPlugin: JupyterFrontEndPlugin<IBgTasksModel> = {
   autoStart: true,
   provides: IBgTasksModel,
   activate: (app: JupyterFrontEnd): IBgTasksModel => {
+    const api = new TasksApi(app.serviceManager.serverSettings);
     const model = new TasksModel({
-      api: new TasksApi(app.serviceManager.serverSettings),
+      api,
+      schedulesApi: api,
       storage: window.localStorage,
       standby: 'when-hidden'
     });

@@ -11,7 +11,8 @@ import { ISignal, Signal } from '@lumino/signaling';
 import { ConnectionStatus, EventsConnection } from './connection';
 import { errorText } from './errors';
 import { LogFollows, LogListener } from './logs';
-import type { ITasksApi } from './request';
+import type { ISchedulesApi, ITasksApi } from './request';
+import { SchedulesModel } from './schedulesmodel';
 import { IMergeResult, TaskStore } from './store';
 import type { IBgTasksModel, TaskListener } from './tokens';
 import { Category, EventMessage, ICreateTask, ITask } from './types';
@@ -30,6 +31,8 @@ export namespace TasksModel {
     'api' | 'poll'
   > {
     api: ITasksApi;
+    /** The `schedules` routes (usually the same client as `api`); none: no schedules. */
+    schedulesApi?: ISchedulesApi | null;
     /** Tasks per REST page. */
     pageSize?: number;
     /** Where to remember the tasks launched here (null: only in memory). */
@@ -43,6 +46,10 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     this._pageSize = options.pageSize ?? 100;
     this._storage = options.storage ?? null;
     this._mine = new Set(this.readMine());
+    this.schedules = new SchedulesModel({
+      api: options.schedulesApi ?? null,
+      tasks: options.api
+    });
     this._connection = new EventsConnection({
       api: options.api,
       poll: () => this.refreshLive(),
@@ -61,6 +68,9 @@ export class TasksModel implements IBgTasksModel, IDisposable {
   }
 
   readonly api: ITasksApi;
+
+  /** The server's schedules, fed by the same events connection. */
+  readonly schedules: SchedulesModel;
 
   /** Something in the task list, a tab's state or the connection changed. */
   get changed(): ISignal<this, void> {
@@ -203,6 +213,8 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     for (const category of HISTORY) {
       void this.loadPage(category, true);
     }
+    // Shown before the socket's snapshot arrives (which then replaces it).
+    void this.schedules.refresh();
   }
 
   /** Load the next REST page of a history tab. */
@@ -254,6 +266,7 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       return;
     }
     this._connection.dispose();
+    this.schedules.dispose();
     Signal.clearData(this);
   }
 
@@ -278,6 +291,11 @@ export class TasksModel implements IBgTasksModel, IDisposable {
   }
 
   private onMessages(_: EventsConnection, messages: EventMessage[]): void {
+    try {
+      this.schedules.handle(messages);
+    } catch (error) {
+      console.warn('jupyter-bgtasks: unreadable schedule message', error);
+    }
     let result: IMergeResult;
     try {
       result = this._store.applyMessages(messages);
@@ -303,7 +321,10 @@ export class TasksModel implements IBgTasksModel, IDisposable {
       this._changed.emit();
       throw error; // the Poll backs off
     }
-    await Promise.all(HISTORY.map(c => this.loadPage(c, true)));
+    await Promise.all([
+      ...HISTORY.map(c => this.loadPage(c, true)),
+      this.schedules.refresh()
+    ]);
   }
 
   private async loadPage(category: Category, first: boolean): Promise<void> {

@@ -10,6 +10,7 @@ import * as React from 'react';
 import { confirmCancel, showError, showLog } from './dialogs';
 import { errorText } from './errors';
 import { NewTaskForm } from './newtask';
+import { SchedulesTab } from './schedules';
 import { IRowActions, TaskRow } from './taskrow';
 import { IBgTasksModel, PANEL_ID } from './tokens';
 import { Category, ITask } from './types';
@@ -50,6 +51,7 @@ export class TasksPanel extends ReactWidget {
     this.title.caption = 'Background Tasks';
     this._actions = this.makeActions(options.openPath);
     this.model.changed.connect(this.onModelChanged, this);
+    this.model.schedules.changed.connect(this.onModelChanged, this);
   }
 
   readonly model: IBgTasksModel;
@@ -69,6 +71,7 @@ export class TasksPanel extends ReactWidget {
   dispose(): void {
     clearInterval(this._ticker);
     this.model.changed.disconnect(this.onModelChanged, this);
+    this.model.schedules.changed.disconnect(this.onModelChanged, this);
     super.dispose();
   }
 
@@ -78,6 +81,8 @@ export class TasksPanel extends ReactWidget {
     this._ticker = setInterval(() => {
       this._now = Date.now();
       if (
+        // The Schedules tab counts down to each next run.
+        this._tab === 'schedules' ||
         this.model
           .tasks(this._tab as Category)
           ?.some(t => t.started_at && !t.finished_at)
@@ -163,9 +168,7 @@ export class TasksPanel extends ReactWidget {
         </div>
         <div className="jp-BgTasks-list" role="tabpanel" data-tab={this._tab}>
           {this._tab === 'schedules' ? (
-            <div className="jp-BgTasks-message">
-              Recurring tasks are coming with schedules.
-            </div>
+            <SchedulesTab model={model} now={this._now} />
           ) : (
             this.renderTab(this._tab)
           )}

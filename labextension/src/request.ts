@@ -6,11 +6,16 @@ import { URLExt } from '@jupyterlab/coreutils';
 import { ServerConnection } from '@jupyterlab/services';
 
 import type {
+  ICreateSchedule,
   ICreateTask,
   IErrorReply,
   IKindList,
   IListQuery,
   ILog,
+  ISchedule,
+  IScheduleChanges,
+  IScheduleList,
+  ISchedulePreview,
   ITask,
   ITaskPage
 } from './types';
@@ -49,8 +54,19 @@ export interface ITasksApi {
   openSocket(url: string): WebSocket;
 }
 
-/** {@link ITasksApi} over `ServerConnection`. */
-export class TasksApi implements ITasksApi {
+/** The `schedules` routes (a server without them answers 404). */
+export interface ISchedulesApi {
+  listSchedules(): Promise<IScheduleList>;
+  getSchedule(id: string): Promise<ISchedule>;
+  createSchedule(body: ICreateSchedule): Promise<ISchedule>;
+  /** Validate and compute the next fire times; nothing is stored (`check_only`). */
+  checkSchedule(body: ICreateSchedule): Promise<ISchedulePreview>;
+  patchSchedule(id: string, changes: IScheduleChanges): Promise<ISchedule>;
+  removeSchedule(id: string): Promise<void>;
+}
+
+/** {@link ITasksApi} and {@link ISchedulesApi} over `ServerConnection`. */
+export class TasksApi implements ITasksApi, ISchedulesApi {
   constructor(
     readonly settings: ServerConnection.ISettings = ServerConnection.makeSettings()
   ) {}
@@ -103,6 +119,41 @@ export class TasksApi implements ITasksApi {
 
   kinds(): Promise<IKindList> {
     return this.request<IKindList>('kinds');
+  }
+
+  listSchedules(): Promise<IScheduleList> {
+    return this.request<IScheduleList>('schedules');
+  }
+
+  getSchedule(id: string): Promise<ISchedule> {
+    return this.request<ISchedule>(`schedules/${encodeURIComponent(id)}`);
+  }
+
+  createSchedule(body: ICreateSchedule): Promise<ISchedule> {
+    return this.request<ISchedule>('schedules', {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+  }
+
+  checkSchedule(body: ICreateSchedule): Promise<ISchedulePreview> {
+    return this.request<ISchedulePreview>('schedules?check_only=true', {
+      method: 'POST',
+      body: JSON.stringify(body)
+    });
+  }
+
+  patchSchedule(id: string, changes: IScheduleChanges): Promise<ISchedule> {
+    return this.request<ISchedule>(`schedules/${encodeURIComponent(id)}`, {
+      method: 'PATCH',
+      body: JSON.stringify(changes)
+    });
+  }
+
+  async removeSchedule(id: string): Promise<void> {
+    await this.request<null>(`schedules/${encodeURIComponent(id)}`, {
+      method: 'DELETE'
+    });
   }
 
   eventsUrl(): string {

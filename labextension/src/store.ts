@@ -90,7 +90,7 @@ export class TaskStore {
       } else if (message.type === 'task') {
         this.applyTask(message.seq, message.change, message.task, result);
       }
-      // Other types (schedules, later) are not the task list's business.
+      // Other types (schedules: schedulestore.ts) are not the task list's business.
     }
     return result;
   }

@@ -7,7 +7,15 @@ import type { IDisposable } from '@lumino/disposable';
 import type { ConnectionStatus } from './connection';
 import type { LogListener } from './logs';
 import type { ITasksApi } from './request';
-import type { Category, ICreateTask, ITask } from './types';
+import type {
+  Category,
+  ICreateSchedule,
+  ICreateTask,
+  ISchedule,
+  IScheduleChanges,
+  ISchedulePreview,
+  ITask
+} from './types';
 
 /** The one task model of the page: the events connection and the task list. */
 export const IBgTasksModel = new Token<IBgTasksModel>(
@@ -23,6 +31,9 @@ export const IBgTasksModel = new Token<IBgTasksModel>(
 export interface IBgTasksModel {
   /** The REST client, for what the model does not keep (logs, kinds). */
   readonly api: ITasksApi;
+
+  /** The server's schedules, kept live from the same events connection. */
+  readonly schedules: IBgSchedules;
 
   /** Something in the task list, a tab's state or the connection changed. */
   readonly changed: ISignal<IBgTasksModel, void>;
@@ -82,6 +93,36 @@ export interface IBgTasksModel {
 
   /** Cancel a live task, or remove a terminal one from the history. */
   remove(id: string): Promise<void>;
+}
+
+/**
+ * The schedules of the server (`SchedulesModel` in schedulesmodel.ts): kept live from
+ * the events websocket, read over REST at start and while it is down.
+ */
+export interface IBgSchedules {
+  /** The list, its load state or availability changed. */
+  readonly changed: ISignal<IBgSchedules, void>;
+  /** The server has the `schedules` routes (false after a 404: an older server). */
+  readonly available: boolean;
+  /** A REST read is on its way. */
+  readonly loading: boolean;
+  /** Why the last REST read failed (null: it did not). */
+  readonly error: string | null;
+  /** A full list arrived: an empty `list()` means there are none. */
+  readonly known: boolean;
+  /** Every schedule, by name. */
+  list(): ISchedule[];
+  get(id: string): ISchedule | undefined;
+  /** Read every schedule over REST. */
+  refresh(): Promise<void>;
+  create(body: ICreateSchedule): Promise<ISchedule>;
+  /** Validate and compute the next fire times, storing nothing (a 400 names the field). */
+  check(body: ICreateSchedule): Promise<ISchedulePreview>;
+  update(id: string, changes: IScheduleChanges): Promise<ISchedule>;
+  /** Delete it (its runs stay in the history). */
+  remove(id: string): Promise<void>;
+  /** Its runs, newest first (`GET tasks?schedule_id=`). */
+  runs(id: string, limit?: number): Promise<ITask[]>;
 }
 
 /** What `IBgTasksModel.watch` calls: the task's new record, or undefined once deleted. */

@@ -74,6 +74,11 @@ export interface ITask {
    * servers older than the note (read it as `task.note ?? null`).
    */
   note: string | null;
+  /**
+   * The fire time a schedule's run is for (ISO), so lateness shows; null for other
+   * tasks. Missing from servers older than schedules.
+   */
+  scheduled_for?: string | null;
 }
 
 /** `TaskPage`: one page of `GET tasks`, newest first. */
@@ -139,6 +144,8 @@ export interface IListQuery {
   kind?: string;
   key?: string;
   kernel_id?: string;
+  /** Only the runs of this schedule. */
+  schedule_id?: string;
   limit?: number;
   cursor?: string;
 }
@@ -148,6 +155,8 @@ export interface ISnapshotMessage {
   type: 'snapshot';
   seq: number;
   tasks: ITask[];
+  /** Every schedule (servers with schedules; absent from older ones). */
+  schedules?: ISchedule[];
 }
 
 /** Events websocket: one change of one task, with its full record. */
@@ -177,8 +186,109 @@ export interface IErrorMessage {
   id?: string;
 }
 
+/** Events websocket: one change of one schedule, with its full record. */
+export interface IScheduleMessage {
+  type: 'schedule';
+  /** Present when the server numbers schedule changes like task changes. */
+  seq?: number;
+  change: 'created' | 'updated' | 'deleted';
+  schedule: ISchedule;
+}
+
 /**
  * A message of the task list; a frame holds one, or a JSON array of messages in order.
  * Frames also carry `ILogMessage`/`IErrorMessage` for logs a client follows (logs.ts).
  */
-export type EventMessage = ISnapshotMessage | ITaskMessage;
+export type EventMessage = ISnapshotMessage | ITaskMessage | IScheduleMessage;
+
+// -- schedules ------------------------------------------------------------------------
+
+/** How a schedule treats a fire time while its previous run is still live. */
+export type Overlap = 'skip' | 'queue' | 'allow';
+
+/** What fire times missed while no server ran become: one run, or none. */
+export type Misfire = 'coalesce' | 'skip';
+
+/** `Schedule.last_run`: the latest run it made. */
+export interface ILastRun {
+  id: string;
+  state: State;
+  started_at: string | null;
+}
+
+/**
+ * `Schedule`: a recurring task. Exactly one of `every` (seconds) and `cron` (five fields,
+ * read in `timezone`, UTC when null). Times are ISO 8601 UTC strings.
+ */
+export interface ISchedule {
+  id: string;
+  name: string;
+  kind: string;
+  params: { [key: string]: any };
+  every: number | null;
+  cron: string | null;
+  timezone: string | null;
+  start_at: string | null;
+  end_at: string | null;
+  enabled: boolean;
+  overlap: Overlap;
+  misfire: Misfire;
+  executor: string | null;
+  timeout: number | null;
+  retries: number;
+  owner: string;
+  created_at: string;
+  /** When the scheduler next looks at it; null: not computed yet, or never again. */
+  next_fire_at: string | null;
+  /** The next (up to) 5 fire times. */
+  next_runs: string[];
+  last_run: ILastRun | null;
+}
+
+/** `ScheduleList`: the reply of `GET schedules`. */
+export interface IScheduleList {
+  schedules: ISchedule[];
+}
+
+/** The body of `POST schedules` (and of its `check_only` preview). */
+export interface ICreateSchedule {
+  kind: string;
+  params?: { [key: string]: any };
+  name?: string | null;
+  executor?: string | null;
+  timeout?: number | null;
+  retries?: number;
+  every?: number | null;
+  cron?: string | null;
+  timezone?: string | null;
+  start_at?: string | null;
+  end_at?: string | null;
+  enabled?: boolean;
+  overlap?: Overlap;
+  misfire?: Misfire;
+}
+
+/** What `PATCH schedules/{id}` may change. */
+export type IScheduleChanges = Partial<
+  Pick<
+    ICreateSchedule,
+    | 'name'
+    | 'params'
+    | 'executor'
+    | 'timeout'
+    | 'retries'
+    | 'every'
+    | 'cron'
+    | 'timezone'
+    | 'start_at'
+    | 'end_at'
+    | 'enabled'
+    | 'overlap'
+    | 'misfire'
+  >
+>;
+
+/** The reply of `POST schedules?check_only=true`: the next fire times (ISO). */
+export interface ISchedulePreview {
+  next_runs: string[];
+}
