@@ -24,11 +24,11 @@ def _number(value: Any) -> bool:
 
 def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor],
           default_executor: str, default_timeout: float | None, now: float,
-          task_id: str | None = None) -> Task:
+          task_id: str | None = None, server_id: str | None = None) -> Task:
     """The pending task ``spec`` asks for, or :class:`InvalidInput` naming the field.
     ``task_id``: an id made earlier by :func:`.models.new_id` and reserved for this task
     (the server's reservations, for a client that must show the id before its upload
-    ends); a new one otherwise."""
+    ends); a new one otherwise. ``server_id``: the server whose engine will hold it."""
     kdef = kinds.get(spec.kind)
     params = kdef.validate(spec.params)
     executor = spec.executor or _default_executor(kdef, spec, executors, default_executor)
@@ -46,6 +46,8 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
         raise InvalidInput("key", "must be a non-empty string")
     if spec.name is not None and not isinstance(spec.name, str):
         raise InvalidInput("name", "must be a string")
+    if spec.scheduled_for is not None and not _number(spec.scheduled_for):
+        raise InvalidInput("scheduled_for", "must be a time")
     return Task(
         id=task_id or new_id(),
         kind=kdef.name,
@@ -60,6 +62,8 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
         key=spec.key,
         scope=Scope(spec.scope),
         schedule_id=spec.schedule_id,
+        scheduled_for=spec.scheduled_for,
+        server_id=server_id,
         retries=spec.retries,
         timeout=timeout,
         python=spec.python,

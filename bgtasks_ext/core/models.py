@@ -124,6 +124,9 @@ class TaskSpec:
     owner: str = ""
     origin: Origin = Origin()
     schedule_id: str | None = None
+    scheduled_for: float | None = None
+    """The fire time a schedule's run is for (set with ``schedule_id``): how late the run
+    started is ``started_at - scheduled_for``."""
     payload: bytes | None = None
     """Opaque input bytes (a pickled cell, say). The engine stores and forwards them;
     only a worker or kernel ever loads them."""
@@ -172,6 +175,12 @@ class Task:
     note: str | None = None
     """What the notebook that launched it says about it (``outputs set: a, b``), set by
     :meth:`.engine.Engine.set_note` in any state and carried through every later change."""
+    scheduled_for: float | None = None
+    """The fire time of the schedule run this task is (``None``: not a schedule's run)."""
+    server_id: str | None = None
+    """The server whose engine holds the task while it is live (it created or adopted
+    it). Several servers may share one store: a server recovers only the live tasks of
+    servers whose lease has lapsed (:meth:`.ports.Store.adopt_orphans`)."""
 
     @property
     def category(self) -> Category:
@@ -218,6 +227,8 @@ class Task:
             "error": self.error.to_json() if self.error else None,
             "result_preview": self.result_preview,
             "note": self.note,
+            "scheduled_for": iso(self.scheduled_for),
+            "server_id": self.server_id,
         }
 
 

@@ -26,6 +26,7 @@ from enum import Enum
 from typing import Any, ClassVar, Mapping, Protocol, Sequence, Union
 
 from .models import LogChunk, Page, Task, TaskError, TaskFilter
+from .schedules import Schedule
 
 
 # -- the store -------------------------------------------------------------------------
@@ -86,7 +87,28 @@ class DropInputs:
     task_id: str | None = None
 
 
-Op = Union[PutTask, DeleteTask, AppendLog, PutBlob, Prune, DropInputs]
+@dataclass(frozen=True, slots=True)
+class PutSchedule:
+    """Insert or replace a schedule's record. Its frozen inputs, if any, are a
+    :class:`PutBlob` under (schedule id, ``input``): ids never collide with tasks'."""
+
+    schedule: Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteSchedule:
+    """Remove a schedule and its blobs (its runs stay in history). No error if gone."""
+
+    schedule_id: str
+
+
+def server_lease(server_id: str) -> str:
+    """The name of the lease a running server renews: while it is current, no other
+    server touches that server's live tasks."""
+    return f"server:{server_id}"
+
+
+Op = Union[PutTask, DeleteTask, AppendLog, PutBlob, Prune, DropInputs, PutSchedule, DeleteSchedule]
 
 
 class Store(ABC):
@@ -129,6 +151,47 @@ class Store(ABC):
     @abstractmethod
     def get_blob(self, task_id: str, name: str) -> bytes | None:
         """Bytes stored by :class:`PutBlob`, or ``None``."""
+
+    @abstractmethod
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        """One schedule, or ``None``."""
+
+    @abstractmethod
+    def list_schedules(self) -> builtins.list[Schedule]:
+        """Every schedule, oldest first."""
+
+    # -- several servers on one store ----------------------------------------------------
+    # Each of these is its own short transaction, callable from any thread while the
+    # writer runs; with two processes on one file they are what keeps them apart.
+    @abstractmethod
+    def lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        """Take or renew lease ``name`` for ``holder``: ``True`` when it was free,
+        expired (``expires_at <= now``) or already ``holder``'s; its expiry is then
+        ``now + ttl``. ``False`` (nothing changed) while another holder has it."""
+
+    @abstractmethod
+    def release(self, name: str, holder: str) -> None:
+        """Give lease ``name`` up, if ``holder`` holds it (else nothing happens)."""
+
+    @abstractmethod
+    def lease_holder(self, name: str, now: float) -> str | None:
+        """Who holds lease ``name`` at ``now`` (``None``: nobody, or it expired)."""
+
+    @abstractmethod
+    def insert_run(self, task: Task, payload: bytes | None, schedule_id: str,
+                   fire_time: float) -> bool:
+        """Create ``task``, the run of ``schedule_id`` for ``fire_time``, unless that
+        fire time has a run already (made by any server on this store): in one
+        transaction, record the fire time (unique per schedule), the task and its
+        ``input`` blob (when ``payload`` is not ``None``). ``False``: it had a run,
+        nothing changed."""
+
+    @abstractmethod
+    def adopt_orphans(self, server_id: str, now: float) -> builtins.list[Task]:
+        """In one transaction: every live task (pending, running, cancelling) whose
+        ``server_id`` is ``None`` or whose server's lease ``server:<its server_id>`` is
+        missing or expired, now recorded as ``server_id``'s and returned (oldest first).
+        A live task of a server whose lease is current is never returned."""
 
     # A task run in the server's own process may take it down before its ``running``
     # record is committed; these keep, cheaply and outside the transactions, which

@@ -355,13 +355,15 @@ def patch_schedule(schedule: Schedule, changes: Mapping[str, Any], now: float,
 _FIELD_NAMES = frozenset(f.name for f in fields(Schedule))
 
 
-def run_spec(schedule: Schedule, payload: bytes | None = None) -> TaskSpec:
+def run_spec(schedule: Schedule, payload: bytes | None = None,
+             scheduled_for: float | None = None) -> TaskSpec:
     """The task one run of ``schedule`` asks for (``payload``: its frozen inputs, read
-    from the store). The caller adds the run's due time (``scheduled_for``) once
-    :class:`TaskSpec` carries it."""
+    from the store; ``scheduled_for``: the fire time it is for, which
+    ``Engine.create_run`` also sets)."""
     return TaskSpec(
         kind=schedule.kind, params=schedule.params, name=schedule.name,
         executor=schedule.executor, scope=Scope.SERVER, timeout=schedule.timeout,
         retries=schedule.retries, owner=schedule.owner, origin=schedule.origin,
-        schedule_id=schedule.id, payload=payload, python=schedule.python, cwd=schedule.cwd,
+        schedule_id=schedule.id, scheduled_for=scheduled_for, payload=payload,
+        python=schedule.python, cwd=schedule.cwd,
     )

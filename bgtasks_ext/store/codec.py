@@ -23,6 +23,7 @@ import orjson
 from ..core.errors import InvalidInput
 from ..core.jsontext import dumps as json_dumps
 from ..core.models import Origin, Progress, Scope, Task, TaskError
+from ..core.schedules import Schedule
 from ..core.states import State
 
 MAX_LIMIT = 1000
@@ -65,6 +66,8 @@ def to_record(task: Task) -> dict[str, Any]:
         "has_payload": task.has_payload,
         "cancel_reason": task.cancel_reason,
         "note": task.note,
+        "scheduled_for": task.scheduled_for,
+        "server_id": task.server_id,
     }
 
 
@@ -99,6 +102,8 @@ def from_record(rec: Mapping[str, Any]) -> Task:
         has_payload=rec.get("has_payload", False),
         cancel_reason=rec.get("cancel_reason"),
         note=rec.get("note"),
+        scheduled_for=rec.get("scheduled_for"),
+        server_id=rec.get("server_id"),
     )
 
 
@@ -118,6 +123,22 @@ def loads(text: str | bytes) -> Task:
     return from_record(orjson.loads(text))
 
 
+def dumps_schedule(schedule: Schedule) -> str:
+    """A schedule's record as compact JSON (``InvalidInput`` naming a field JSON cannot
+    hold, as for tasks)."""
+    rec = schedule.to_record()
+    try:
+        return json_dumps(rec)
+    except (TypeError, ValueError) as exc:
+        bad = next((k for k, v in rec.items() if not _jsonable(v)), "schedule")
+        raise InvalidInput(bad, f"schedule {schedule.id}: not JSON-serializable ({exc})") from None
+
+
+def loads_schedule(text: str | bytes) -> Schedule:
+    """The schedule stored as ``text`` by :func:`dumps_schedule`."""
+    return Schedule.from_record(orjson.loads(text))
+
+
 def row(task: Task) -> tuple[Any, ...]:
     """The SQLite ``tasks`` row: the indexed columns, then the record."""
     return (
@@ -129,6 +150,8 @@ def row(task: Task) -> tuple[Any, ...]:
         task.schedule_id,
         task.finished_at,
         dumps(task),
+        task.server_id,
+        task.scheduled_for,
     )
 
 

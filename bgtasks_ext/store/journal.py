@@ -12,8 +12,9 @@ for; a whole machine's crash is not.
 
 A slot is needed only until the task's ``running`` record is committed (the writer
 commits within milliseconds), so the file is a ring of :data:`SLOTS` slots, reused in
-turn. One server per store file for now: servers sharing one store (a later issue)
-need one journal each.
+turn. Servers sharing one store file share the ring; each starts writing at a random
+slot, so their notes rarely meet, and a note of another server's task is ignored
+(recovery looks only at the tasks it adopts).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import itertools
 import mmap
 import os
+import random
 import re
 import threading
 
@@ -37,7 +39,7 @@ class StartJournal:
         self.path = f"{prefix}-started"
         self._lock = threading.Lock()
         self._map: mmap.mmap | None = None
-        self._next = itertools.count()
+        self._next = itertools.count(random.randrange(SLOTS))
 
     def open(self) -> None:
         with self._lock:

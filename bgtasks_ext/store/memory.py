@@ -17,7 +17,20 @@ from typing import Sequence
 
 from ..core.errors import BgTasksError
 from ..core.models import LogChunk, Page, Task, TaskFilter
-from ..core.ports import AppendLog, DeleteTask, DropInputs, Op, Prune, PutBlob, PutTask, Store
+from ..core.ports import (
+    AppendLog,
+    DeleteSchedule,
+    DeleteTask,
+    DropInputs,
+    Op,
+    Prune,
+    PutBlob,
+    PutSchedule,
+    PutTask,
+    Store,
+    server_lease,
+)
+from ..core.schedules import Schedule
 from . import codec
 
 
@@ -73,6 +86,11 @@ class MemoryStore(Store):
         self._ids: list[str] = []  # sorted ascending: newest-first is a reverse walk
         self._logs: dict[str, _Log] = {}
         self._blobs: dict[tuple[str, str], bytes] = {}
+        self._schedules: dict[str, Schedule] = {}
+        self._fires: dict[tuple[str, float], str] = {}
+        """(schedule id, fire time) -> the task made for it."""
+        self._leases: dict[str, tuple[str, float]] = {}
+        """name -> (holder, expires_at)."""
         self._open = False
 
     def open(self) -> None:
@@ -85,6 +103,9 @@ class MemoryStore(Store):
             self._ids.clear()
             self._logs.clear()
             self._blobs.clear()
+            self._schedules.clear()
+            self._fires.clear()
+            self._leases.clear()
 
     def _check_open(self) -> None:
         if not self._open:
@@ -105,7 +126,9 @@ class MemoryStore(Store):
             elif isinstance(op, Prune):
                 codec.check_keep(op.keep)
                 prepared.append(op)
-            elif isinstance(op, (DeleteTask, PutBlob, DropInputs)):
+            elif isinstance(op, PutSchedule):
+                prepared.append(PutSchedule(codec.loads_schedule(codec.dumps_schedule(op.schedule))))
+            elif isinstance(op, (DeleteTask, PutBlob, DropInputs, DeleteSchedule)):
                 prepared.append(op)
             else:
                 raise TypeError(f"not a store operation: {op!r}")
@@ -126,8 +149,18 @@ class MemoryStore(Store):
         elif isinstance(op, DeleteTask):
             self._delete(op.task_id)
         elif isinstance(op, Prune):
-            for task_id in self._prunable(op):
+            doomed = set(self._prunable(op))
+            for task_id in doomed:
                 self._delete(task_id)
+            # The fire times of pruned runs are long past (see sqlite_queries._prune).
+            for fire in [f for f, task_id in self._fires.items() if task_id in doomed]:
+                del self._fires[fire]
+        elif isinstance(op, PutSchedule):
+            self._schedules[op.schedule.id] = op.schedule
+        elif isinstance(op, DeleteSchedule):
+            self._schedules.pop(op.schedule_id, None)
+            for k in [k for k in self._blobs if k[0] == op.schedule_id]:
+                del self._blobs[k]
         elif isinstance(op, DropInputs):
             candidates = [op.task_id] if op.task_id is not None else [k[0] for k in self._blobs if k[1] == "input"]
             for task_id in candidates:
@@ -199,3 +232,71 @@ class MemoryStore(Store):
         with self._lock:
             self._check_open()
             return self._blobs.get((task_id, name))
+
+    # -- schedules ----------------------------------------------------------------------
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        with self._lock:
+            self._check_open()
+            return self._schedules.get(schedule_id)
+
+    def list_schedules(self) -> builtins.list[Schedule]:
+        with self._lock:
+            self._check_open()
+            return sorted(self._schedules.values(), key=lambda s: s.id)
+
+    # -- several servers (here: several engines in one process) -----------------------
+
+    def lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        with self._lock:
+            self._check_open()
+            held = self._leases.get(name)
+            if held is not None and held[0] != holder and held[1] > now:
+                return False
+            self._leases[name] = (holder, now + ttl)
+            return True
+
+    def release(self, name: str, holder: str) -> None:
+        with self._lock:
+            self._check_open()
+            held = self._leases.get(name)
+            if held is not None and held[0] == holder:
+                del self._leases[name]
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        with self._lock:
+            self._check_open()
+            held = self._leases.get(name)
+            return held[0] if held is not None and held[1] > now else None
+
+    def insert_run(self, task: Task, payload: bytes | None, schedule_id: str,
+                   fire_time: float) -> bool:
+        stored = codec.loads(codec.dumps(task))
+        with self._lock:
+            self._check_open()
+            if (schedule_id, fire_time) in self._fires:
+                return False
+            self._fires[(schedule_id, fire_time)] = task.id
+            self._apply(PutTask(stored))
+            if payload is not None:
+                self._apply(PutBlob(task.id, "input", payload))
+            return True
+
+    def adopt_orphans(self, server_id: str, now: float) -> builtins.list[Task]:
+        with self._lock:
+            self._check_open()
+            adopted = []
+            for task_id in self._ids:
+                task = self._tasks[task_id]
+                if task.terminal or not self._orphaned(task, now):
+                    continue
+                task = task.evolve(server_id=server_id)
+                self._tasks[task_id] = task
+                adopted.append(task)
+            return adopted
+
+    def _orphaned(self, task: Task, now: float) -> bool:
+        if task.server_id is None:
+            return True
+        held = self._leases.get(server_lease(task.server_id))
+        return held is None or held[1] <= now

@@ -18,16 +18,20 @@ import os
 import sqlite3
 import threading
 import weakref
-from typing import Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from ..core.errors import BgTasksError
 from ..core.models import LogChunk, Page, Task, TaskFilter
 from ..core.ports import Op, Store
-from . import codec
+from ..core.schedules import Schedule
+from . import codec, sqlite_leases
 from .journal import StartJournal
 from .localfs import filesystem_type, is_network
 from .sqlite_queries import count_query, list_query, plan
 from .sqlite_schema import MIGRATIONS, Migration, migrate
+
+
+T = TypeVar("T")
 
 
 class _Holder:
@@ -147,6 +151,31 @@ class SQLiteStore(Store):
                     conn.execute("ROLLBACK")
                 raise
 
+    def _direct(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run one of :mod:`.sqlite_leases`' transactions on the writing connection
+        (between the writer's batches: one lock, one connection per process)."""
+        with self._wlock:
+            conn = self._writer
+            if conn is None:
+                raise BgTasksError(f"the task store {self.path} is not open")
+            return fn(conn, *args)
+
+    def lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
+        return self._direct(sqlite_leases.lease, name, holder, ttl, now)
+
+    def release(self, name: str, holder: str) -> None:
+        self._direct(sqlite_leases.release, name, holder)
+
+    def lease_holder(self, name: str, now: float) -> str | None:
+        return sqlite_leases.lease_holder(self._reader(), name, now)
+
+    def insert_run(self, task: Task, payload: bytes | None, schedule_id: str,
+                   fire_time: float) -> bool:
+        return self._direct(sqlite_leases.insert_run, task, payload, schedule_id, fire_time)
+
+    def adopt_orphans(self, server_id: str, now: float) -> builtins.list[Task]:
+        return self._direct(sqlite_leases.adopt_orphans, server_id, now)
+
     # -- the start journal (see journal.py) -------------------------------------------
     def note_started(self, task_id: str, attempt: int) -> None:
         self._journal.note(task_id, attempt)
@@ -210,6 +239,15 @@ class SQLiteStore(Store):
             out = out[:limit]
         begin = begin or 0
         return LogChunk(out, begin, begin + len(out))
+
+    def get_schedule(self, schedule_id: str) -> Schedule | None:
+        row = self._reader().execute(
+            "SELECT record FROM schedules WHERE id = ?", (schedule_id,)).fetchone()
+        return codec.loads_schedule(row[0]) if row else None
+
+    def list_schedules(self) -> builtins.list[Schedule]:
+        rows = self._reader().execute("SELECT record FROM schedules ORDER BY id")
+        return [codec.loads_schedule(r[0]) for r in rows]
 
     def get_blob(self, task_id: str, name: str) -> bytes | None:
         row = self._reader().execute(

@@ -13,7 +13,16 @@ from functools import partial
 from typing import Any, Callable
 
 from ..core.models import TaskFilter
-from ..core.ports import AppendLog, DeleteTask, DropInputs, Prune, PutBlob, PutTask
+from ..core.ports import (
+    AppendLog,
+    DeleteSchedule,
+    DeleteTask,
+    DropInputs,
+    Prune,
+    PutBlob,
+    PutSchedule,
+    PutTask,
+)
 from ..core.states import State
 from . import codec
 
@@ -25,13 +34,20 @@ for chatty tasks, and a bounded rewrite per append."""
 
 # An upsert, not INSERT OR REPLACE: REPLACE deletes and re-inserts the row, touching
 # every index twice; DO UPDATE rewrites the row in place (updates cost ~40% less).
-_UPSERT = (
-    "INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
+UPSERT = (
+    "INSERT INTO tasks (id, state, kind, key, kernel_id, schedule_id, finished_at, record,"
+    " server_id, scheduled_for) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
     "state = excluded.state, kind = excluded.kind, key = excluded.key, "
     "kernel_id = excluded.kernel_id, schedule_id = excluded.schedule_id, "
-    "finished_at = excluded.finished_at, record = excluded.record"
+    "finished_at = excluded.finished_at, record = excluded.record, "
+    "server_id = excluded.server_id, scheduled_for = excluded.scheduled_for"
 )
-_PUT_BLOB = "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?)"
+PUT_BLOB = "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?)"
+_PUT_SCHEDULE = "INSERT OR REPLACE INTO schedules VALUES (?, ?)"
+_DELETE_SCHEDULE = (
+    "DELETE FROM schedules WHERE id = ?",
+    "DELETE FROM blobs WHERE task_id = ?",
+)
 _DELETE = (
     "DELETE FROM tasks WHERE id = ?",
     "DELETE FROM logs WHERE task_id = ?",
@@ -97,12 +113,12 @@ def plan(cls: type, ops: list[Any]) -> list[Step]:
     if cls is PutTask:
         # Only a task's last version in a run matters: progress snapshots collapse.
         latest = {op.task.id: op.task for op in ops}
-        return [partial(_many, _UPSERT, [codec.row(t) for t in latest.values()])]
+        return [partial(_many, UPSERT, [codec.row(t) for t in latest.values()])]
     if cls is DeleteTask:
         ids = [(op.task_id,) for op in ops]
         return [partial(_many, sql, ids) for sql in _DELETE]
     if cls is PutBlob:
-        return [partial(_many, _PUT_BLOB, [(op.task_id, op.name, op.data) for op in ops])]
+        return [partial(_many, PUT_BLOB, [(op.task_id, op.name, op.data) for op in ops])]
     if cls is AppendLog:
         for op in ops:
             codec.check_cap(op.cap)
@@ -113,6 +129,13 @@ def plan(cls: type, ops: list[Any]) -> list[Step]:
         return [partial(_prune, op.keep, op.before) for op in ops]
     if cls is DropInputs:
         return [partial(_drop_inputs, op.before, op.task_id) for op in ops]
+    if cls is PutSchedule:
+        latest = {op.schedule.id: op.schedule for op in ops}
+        rows = [(sid, codec.dumps_schedule(s)) for sid, s in latest.items()]
+        return [partial(_many, _PUT_SCHEDULE, rows)]
+    if cls is DeleteSchedule:
+        ids = [(op.schedule_id,) for op in ops]
+        return [partial(_many, sql, ids) for sql in _DELETE_SCHEDULE]
     raise TypeError(f"not a store operation: {cls.__name__}")
 
 
@@ -172,6 +195,9 @@ def _prune(keep: int | None, before: float | None, conn: sqlite3.Connection) -> 
     ids = [(i,) for i in doomed]
     for sql in _DELETE:
         conn.executemany(sql, ids)
+    # The fire times of pruned runs are long past: nothing fires them again (a schedule
+    # fires only after its last_fired_at). A run a user deletes keeps its fire time.
+    conn.executemany("DELETE FROM fires WHERE task_id = ?", ids)
 
 
 def _drop_inputs(before: float, task_id: str | None, conn: sqlite3.Connection) -> None:

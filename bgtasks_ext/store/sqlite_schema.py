@@ -43,7 +43,34 @@ def _v1(conn: sqlite3.Connection) -> None:
         conn.execute(stmt)
 
 
-MIGRATIONS: tuple[Migration, ...] = (_v1,)
+_SCHEMA_V2 = (
+    # Which server's engine holds a live task, and the fire time of a schedule's run.
+    # Plain columns added at the end: rows written before have NULL, which is right
+    # (a task of no known server is an orphan; an old task is no schedule's run).
+    "ALTER TABLE tasks ADD COLUMN server_id TEXT",
+    "ALTER TABLE tasks ADD COLUMN scheduled_for REAL",
+    "CREATE INDEX tasks_server ON tasks (server_id, state) WHERE server_id IS NOT NULL",
+    "CREATE INDEX tasks_scheduled ON tasks (schedule_id, scheduled_for)"
+    " WHERE scheduled_for IS NOT NULL",
+    "CREATE TABLE schedules (id TEXT NOT NULL PRIMARY KEY, record TEXT NOT NULL)",
+    # One row per fire time that got a run: the UNIQUE constraint is what keeps two
+    # servers on one file from both running it (store.insert_run).
+    """CREATE TABLE fires (schedule_id TEXT NOT NULL, fire_time REAL NOT NULL,
+        task_id TEXT NOT NULL, UNIQUE (schedule_id, fire_time))""",
+    "CREATE INDEX fires_task ON fires (task_id)",
+    # host and pid of the process that took the lease: on this host, a dead holder's
+    # lease is free at once instead of at its expiry (sqlite_leases.py).
+    """CREATE TABLE leases (name TEXT NOT NULL PRIMARY KEY, holder TEXT NOT NULL,
+        expires_at REAL NOT NULL, host TEXT NOT NULL, pid INTEGER NOT NULL)""",
+)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    for stmt in _SCHEMA_V2:
+        conn.execute(stmt)
+
+
+MIGRATIONS: tuple[Migration, ...] = (_v1, _v2)
 """Step ``i`` takes a file from ``user_version`` i to i + 1. Append; never edit a step
 that has shipped, since files in the wild already ran it."""
 

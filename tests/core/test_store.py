@@ -87,7 +87,8 @@ FULL = dict(
     schedule_id="s-1", attempt=2, retries=3, timeout=60.0,
     error=TaskError("ValueError", "bad", "Traceback...", "timeout"),
     result_preview={"rows": 3}, python="/usr/bin/python3", cwd="/home/a", has_payload=True,
-    cancel_reason="timeout", note="outputs set: a\tb\n",
+    cancel_reason="timeout", note="outputs set: a\tb\n", scheduled_for=1_700_000_000.25,
+    server_id="server-a",
 )
 
 

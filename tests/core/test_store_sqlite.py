@@ -89,7 +89,7 @@ def test_a_file_from_a_newer_version_is_refused_by_name(path: Path) -> None:
     with sqlite3.connect(path) as conn:
         conn.execute("PRAGMA user_version = 99")
     # When a store opens it, Then a clear error names the file and both versions
-    with pytest.raises(BgTasksError, match=r"schema version 99, newer .* \(up to 1\)") as info:
+    with pytest.raises(BgTasksError, match=rf"schema version 99, newer .* \(up to {len(MIGRATIONS)}\)") as info:
         SQLiteStore(path).open()
     assert str(path) in str(info.value)
     # And the file is left alone
@@ -115,6 +115,41 @@ def test_a_new_migration_step_runs_on_an_existing_file(path: Path, store: SQLite
     assert newer.get(make(1).id) == make(1)
     assert "note" in [r[1] for r in newer._reader().execute("PRAGMA table_info(tasks)")]
     newer.close()
+
+
+def test_a_file_of_the_first_release_migrates_and_its_live_tasks_are_orphans(path: Path) -> None:
+    from bgtasks_ext.core.ports import PutSchedule, server_lease
+    from bgtasks_ext.core.schedules import Schedule
+
+    from bgtasks_ext.store import codec
+    from bgtasks_ext.store.sqlite_schema import migrate
+
+    # Given a file of the first schema (no servers, no schedules) holding history, as
+    # that release wrote it
+    running = make(1, state=State.RUNNING, schedule_id="s")
+    done = make(2, state=State.FINISHED, finished_at=5.0)
+    conn = sqlite3.connect(path, isolation_level=None)
+    migrate(conn, str(path), MIGRATIONS[:1])
+    for task in (running, done):
+        conn.execute("INSERT INTO tasks VALUES (?, ?, ?, ?, ?, ?, ?, ?)", codec.row(task)[:8])
+    conn.execute("INSERT INTO logs VALUES (?, 0, 'out')", (done.id,))
+    conn.close()
+    assert pragma(path, "user_version") == 1
+    # When this release opens it
+    store = SQLiteStore(path)
+    store.open()
+    try:
+        # Then it is migrated, its history intact, and the new parts work on it
+        assert pragma(path, "user_version") == len(MIGRATIONS)
+        assert store.get(done.id) == done and store.read_log(done.id).text == "out"
+        assert store.list(TaskFilter(schedule_id="s")).tasks == [running]
+        assert store.lease(server_lease("n"), "n", 10, 100.0)
+        assert store.adopt_orphans("n", 100.0) == [running.evolve(server_id="n")]
+        assert store.insert_run(make(3, schedule_id="s", scheduled_for=7.0), None, "s", 7.0)
+        store.write([PutSchedule(Schedule("s", "n", "count", {}, 1.0, every=1.0))])
+        assert [s.id for s in store.list_schedules()] == ["s"]
+    finally:
+        store.close()
 
 
 def test_a_failing_migration_step_leaves_the_file_at_its_version(path: Path, store: SQLiteStore) -> None:
