@@ -37,6 +37,14 @@ def steps_cell(name: str, steps: int, pause: float = 0.1) -> str:
             f"    time.sleep({pause})\nfinished_steps = {steps}")
 
 
+def until_flag_cell(name: str, flag: Path) -> str:
+    """A task that moves until the test creates ``flag``: the test decides when it ends
+    (no waiting out a fixed length that must outlast a page reload on a slow machine)."""
+    return (f"%%bgtask {name}\nimport os, time\nfrom bgtasks_ext import progress\ni = 0\n"
+            f"while not os.path.exists({str(flag)!r}) and i < 3000:\n    i += 1\n"
+            f"    progress(i, 3000, f'step {{i}}')\n    time.sleep(0.1)\nsteps_done = i")
+
+
 def kernel_state(server: LabServer, kernel_id: str) -> str:
     return str(server.api("GET", f"api/kernels/{kernel_id}")["execution_state"])
 
@@ -120,8 +128,9 @@ def test_after_a_page_reload_the_view_is_live_again_and_reaches_finished(
     lab_page: Page, lab_server: LabServer, screenshot: Callable[[Page, str], Path],
 ) -> None:
     # Given a running task's view in a saved notebook
+    flag = lab_server.root_dir / "reload.done"
     (lab_server.root_dir / "reload.ipynb").write_text(notebook_json([
-        "%load_ext bgtasks_ext", steps_cell("reload me", 250, 0.1),
+        "%load_ext bgtasks_ext", until_flag_cell("reload me", flag),
     ]))
     page = lab_page
     open_notebook(page, "reload.ipynb")
@@ -141,12 +150,13 @@ def test_after_a_page_reload_the_view_is_live_again_and_reaches_finished(
 
     # Then the same output shows the task live: its bar moves, and it reaches finished
     view = view_of(page, task_id)
-    expect(view).to_have_attribute("data-state", "running", timeout=15_000)
+    expect(view).to_have_attribute("data-state", "running", timeout=30_000)
     first = bar_value(page, task_id)
     deadline = time.monotonic() + 10
     while bar_value(page, task_id) <= first:
         assert time.monotonic() < deadline, "the bar did not move after the reload"
         time.sleep(0.2)
+    flag.touch()
     expect(view).to_have_attribute("data-state", "finished", timeout=30_000)
     assert bar_value(page, task_id) == 1.0
     screenshot(page, "cell_view_after_reload")
@@ -157,8 +167,9 @@ def test_after_a_kernel_restart_the_view_stays_live(
     lab_page: Page, lab_server: LabServer, screenshot: Callable[[Page, str], Path],
 ) -> None:
     # Given a running server-scoped task's view
+    flag = lab_server.root_dir / "restart.done"
     (lab_server.root_dir / "restart.ipynb").write_text(notebook_json([
-        "%load_ext bgtasks_ext", steps_cell("outlives its kernel", 80, 0.1),
+        "%load_ext bgtasks_ext", until_flag_cell("outlives its kernel", flag),
     ]))
     page = lab_page
     open_notebook(page, "restart.ipynb")
@@ -178,6 +189,7 @@ def test_after_a_kernel_restart_the_view_stays_live(
     while bar_value(page, task_id) <= first:
         assert time.monotonic() < deadline, "the bar did not move after the restart"
         time.sleep(0.2)
+    flag.touch()
     expect(view_of(page, task_id)).to_have_attribute("data-state", "finished", timeout=30_000)
     assert wait_state(lab_server, task_id, {"finished"})["state"] == "finished"
     screenshot(page, "cell_view_after_restart")
