@@ -199,7 +199,10 @@ function ScheduleRow(props: {
         )}
       </div>
       <div className="jp-BgTasks-meta">
-        <span className="jp-BgTasks-triggerWords">
+        <span
+          className="jp-BgTasks-triggerWords"
+          title={triggerWords(schedule)}
+        >
           {triggerWords(schedule)}
         </span>
         <span
