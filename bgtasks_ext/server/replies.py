@@ -77,6 +77,12 @@ class TaskOut(pydantic.BaseModel):
     note: str | None = pydantic.Field(
         description="What the notebook that launched the task says about it (`outputs set: "
         "a, b`), set with `PUT tasks/{id}/note`; null when none.")
+    scheduled_for: datetime | None = pydantic.Field(
+        description="For a schedule's run: the fire time it is for (its lateness is "
+        "`started_at - scheduled_for`); null otherwise.")
+    server_id: str | None = pydantic.Field(
+        description="The server whose engine holds this task while it is live (several servers "
+        "may share one store); null for a task no server has taken yet.")
 
 
 class ReservationOut(pydantic.BaseModel):
