@@ -19,13 +19,14 @@ import logging
 import pickle
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Mapping
 
-from . import policy, retry
+from . import policy, recovery, retry
 from .admission import admit
 from .attempt import too_large
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
+from .leases import Heartbeat
 from .notes import check_note
 from .models import (
     LogChunk,
@@ -36,6 +37,7 @@ from .models import (
     TaskEvent,
     TaskFilter,
     TaskSpec,
+    new_id,
 )
 from .ports import AppendLog, DeleteTask, DropInputs, Executor, Job, Op, Outcome, OutcomeStatus, Prune, PutBlob, PutTask, Store
 from .registry import KindRegistry
@@ -85,6 +87,11 @@ class EngineConfig:
     keep_inputs_for: float | None = 86_400.0
     """Seconds an ended task's ``input`` blob is kept (for a retry): 0 drops it as the task
     ends, ``None`` keeps it as long as the task."""
+    server_id: str = field(default_factory=new_id)
+    """This server among those sharing the store: its tasks record it (fresh per start)."""
+    lease_ttl: float = 10.0
+    """Seconds this server's lease lasts unrenewed (renewed every third of it): when it
+    dies, another server on the store adopts its tasks within this time."""
 
 
 class Engine:
@@ -93,9 +100,10 @@ class Engine:
         store: Store,
         executors: Mapping[str, Executor],
         kinds: KindRegistry | None = None,
-        config: EngineConfig = EngineConfig(),
+        config: EngineConfig | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
+        config = config if config is not None else EngineConfig()  # (a fresh server_id)
         if config.default_executor not in executors:
             raise InvalidInput(
                 "default_executor",
@@ -105,7 +113,10 @@ class Engine:
         self.executors = dict(executors)
         self.kinds = kinds if kinds is not None else KindRegistry.from_entry_points()
         self.config = config
+        self.server_id = config.server_id
         self._clock = clock
+        self._heartbeat = Heartbeat(store, config.server_id, config.lease_ttl, clock,
+                                    self._adopt_orphans)
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)
         self._history = threading.Lock()
@@ -130,13 +141,17 @@ class Engine:
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
-        """Open the store, recover what a previous run left, start executors."""
+        """Open the store, take this server's lease, recover the tasks of servers that
+        are gone (never those of another server still running on the store: see
+        :mod:`.recovery`), start executors and the heartbeat."""
         self.store.open()
         self._writer = Writer(self.store, self._after_commit, self._after_failure)
         self._timers = Timers(self._clock)
         for executor in self.executors.values():
             executor.start(self)
-        changed, pending = policy.recover(self.store.live(), self._clock(), self.store.started())
+        self._heartbeat.take()
+        orphans = self.store.adopt_orphans(self.server_id, self._clock())
+        changed, pending = recovery.settle(orphans, self._clock(), self.store.started())
         ops: list[Op] = [PutTask(task) for task in changed]
         ops.append(Prune(self.config.keep, self._prune_before()))
         now, keep_inputs = self._clock(), self.config.keep_inputs_for
@@ -154,6 +169,43 @@ class Engine:
             self._running = True
             runnable = [task.id for task in pending if self._adopt(task)]
         # Off the lock: an executor may claim in the calling thread (see _hand_off).
+        for task_id in runnable:
+            self._schedule(task_id)
+        self._heartbeat.start(self._timers)
+
+    def beat(self) -> None:
+        """Renew this server's lease and adopt the tasks of servers that are gone, now
+        (what the heartbeat does every ``lease_ttl / 3``)."""
+        self._heartbeat.beat(reschedule=False)
+
+    def _adopt_orphans(self) -> None:
+        """At a heartbeat: take over the live tasks of servers that died while this one
+        runs, settled as at a start (and shown to listeners as they change)."""
+        if not self.running:
+            return
+        now = self._clock()
+        with self._lock:
+            mine = set(self._live)
+        orphans = [t for t in self.store.adopt_orphans(self.server_id, now) if t.id not in mine]
+        if not orphans:
+            return
+        log.warning("bgtasks: adopting %d task(s) of a server that is gone", len(orphans))
+        changed, pending = recovery.settle(orphans, now, self.store.started())
+        runnable = []
+        with self._lock:
+            if not self.running:
+                return  # adopted in the store: the next start on it takes them
+            by_id = {t.id: t for t in changed}
+            for task in orphans:
+                new = by_id.get(task.id, task)
+                if new.terminal:
+                    self._apply(new)
+                elif self._adopt(new):
+                    if new is not task:  # re-queued for its next attempt
+                        assert self._writer is not None
+                        self._writer.put([PutTask(new)])
+                    self._emit("state", new)
+                    runnable.append(new.id)
         for task_id in runnable:
             self._schedule(task_id)
 
@@ -176,6 +228,8 @@ class Engine:
         assert self._timers is not None and self._writer is not None
         self._timers.close()
         self._writer.close()
+        # Its records final and stored: what stays live (pending) is free to adopt.
+        self._heartbeat.stop()
         self.store.close()
 
     @property
@@ -243,6 +297,40 @@ class Engine:
             return task, False
         waiter.result()  # type: ignore[union-attr]
         return task, True
+
+    def create_run(self, spec: TaskSpec, schedule_id: str, fire_time: float) -> Task | None:
+        """Create the run of schedule ``schedule_id`` for ``fire_time`` (``spec``: its
+        task, see ``schedules.run_spec``), unless that fire time has a run already, made
+        here or by another server on the store: then ``None``. The store decides, in one
+        transaction (:meth:`.ports.Store.insert_run`); once it is durable the task is
+        live here as after :meth:`create` (``created`` event, then dispatched)."""
+        spec = replace(spec, schedule_id=schedule_id, scheduled_for=fire_time)
+        self._check_running()
+        task = admit(spec, self.kinds, self.executors, self.config.default_executor,
+                     self.config.default_timeout, self._clock(), server_id=self.server_id)
+        if not self.store.insert_run(task, spec.payload, schedule_id, fire_time):
+            return None
+        with self._lock:
+            if not self.running:
+                # Stored, pending, this server's: with its lease released at stop, the
+                # next server (or start) on the store adopts and runs it.
+                return task
+            self._live[task.id] = task
+            if task.key is not None:
+                self._keys.setdefault(task.key, task.id)
+            self._emit("created", task)
+        self._schedule(task.id)
+        return task
+
+    def lease(self, name: str, ttl: float) -> bool:
+        """Take or renew lease ``name`` in the store for this server (``False``: another
+        server holds it). For whatever one server of several must do alone (firing
+        schedules, host workers)."""
+        return self.store.lease(name, self.server_id, ttl, self._clock())
+
+    def release(self, name: str) -> None:
+        """Give lease ``name`` up, if this server holds it."""
+        self.store.release(name, self.server_id)
 
     def check(self, spec: TaskSpec) -> None:
         """Raise what :meth:`create` would refuse ``spec`` for; create nothing."""
@@ -476,7 +564,7 @@ class Engine:
         change of it can be queued first. Returns the task and a future of the commit
         (``None`` when ``key`` matched a live task, which is returned instead)."""
         task = admit(spec, self.kinds, self.executors, self.config.default_executor,
-                     self.config.default_timeout, self._clock(), task_id)
+                     self.config.default_timeout, self._clock(), task_id, self.server_id)
         ops: list[Op] = [PutTask(task)]
         if spec.payload is not None:
             ops.append(PutBlob(task.id, "input", spec.payload))
@@ -650,22 +738,15 @@ class Engine:
         return min(self.config.retry_backoff * 2 ** (attempt - 1), self.config.retry_backoff_max)
 
     def _adopt(self, task: Task) -> bool:
-        """Take a recovered pending task back into the live set; returns whether it can
-        run here. Fails it when this start cannot (its executor or kind is no longer
-        configured)."""
+        """Take a recovered pending task into the live set; returns whether it can run
+        here. Fails it when it cannot (:func:`.recovery.unavailable`)."""
+        error = recovery.unavailable(task, self.executors, self.kinds, self._keys)
         self._live[task.id] = task
-        if task.key is not None:
-            self._keys[task.key] = task.id
-        if task.executor not in self.executors:
-            problem = f"executor {task.executor!r} is not configured on this server"
-        elif task.has_payload and self.executors[task.executor].in_server_process:
-            problem = (f"executor {task.executor!r} runs tasks in the server process, which never "
-                       "loads user data (a task stored by an older version)")
-        elif task.kind not in self.kinds:
-            problem = f"kind {task.kind!r} is not registered on this server"
-        else:
+        if error is None:
+            if task.key is not None:
+                self._keys[task.key] = task.id
             return True
-        self._end(task, State.FAILED, error=TaskError("Unavailable", problem, reason="unavailable"))
+        self._end(task, State.FAILED, error=error)
         return False
 
     def _schedule(self, task_id: str) -> None:

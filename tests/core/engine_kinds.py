@@ -109,3 +109,15 @@ def steps_then_wait(steps: int = 5) -> str:
     while time.monotonic() < end and not cancelled():
         time.sleep(0.01)
     return "stopped" if cancelled() else "waited"
+
+
+def until_file(path: str, seconds: float = 60.0) -> str:
+    """Runs until ``path`` exists (or it is cancelled): a test says when it ends."""
+    import os
+
+    end = time.monotonic() + seconds
+    while time.monotonic() < end and not cancelled():
+        if os.path.exists(path):
+            return "released"
+        time.sleep(0.01)
+    return "stopped" if cancelled() else "timed out"
