@@ -8,7 +8,9 @@ kind, parameters, executor, timeout and retries checked by the engine's own admi
 rule, so a schedule can never hold a task the engine would refuse.
 
 **Firing** happens only while this server holds the store lease ``"scheduler"``
-(taken and renewed every ``lease_ttl / 3``; ``run_schedules=False`` never takes it), so
+(asked for every ``lease_ttl / 4``, held for ``3/4`` of ``lease_ttl``, so that when its
+holder dies another server fires within ``lease_ttl``; ``run_schedules=False`` never
+takes it), so
 of several servers on one store one fires; the store's unique (schedule, fire time)
 makes a run once even when two briefly both think they hold it. The thread computes
 each enabled schedule's next fire time and sleeps to the earliest, exactly (a
@@ -47,6 +49,12 @@ log = logging.getLogger(__name__)
 
 LEASE = "scheduler"
 """The store lease whose holder fires schedules (and runs the host workers)."""
+RENEW_EVERY = 0.25
+LEASE_SPAN = 0.75
+"""Each lease attempt (every ``RENEW_EVERY * lease_ttl``) holds it for ``LEASE_SPAN *
+lease_ttl``: a dead holder's lease lapses within that, and the next attempt of another
+server comes within ``RENEW_EVERY`` more, so failover takes at most ``lease_ttl`` (the
+holder may miss two renewals before it loses the lease)."""
 MAX_SLEEP = 3600.0
 """The longest single wait: a wall clock that jumps is noticed within the hour."""
 
@@ -151,7 +159,7 @@ class Scheduler:
 
     def on_lease(self, listener: LeaseListener) -> Callable[[], None]:
         """Call ``listener(held)`` from the loop after every attempt to take or renew
-        the lease (every ``lease_ttl / 3``), and with ``False`` when it is given up.
+        the lease (every ``lease_ttl / 4``), and with ``False`` when it is given up.
         How the host workers follow the holder (:class:`.workers.HostWorkers`)."""
         with self._lock:
             self._lease_listeners.append(listener)
@@ -255,7 +263,7 @@ class Scheduler:
             ended, self._ended = self._ended, set()
         now = self._clock()
         if now >= self._lease_due:
-            self._lease_due = now + self.lease_ttl / 3
+            self._lease_due = now + self.lease_ttl * RENEW_EVERY
             self._renew()
         if self._holding:
             with self._lock:
@@ -285,7 +293,7 @@ class Scheduler:
                 wake_at = self.step()
             except Exception:  # a store that fails now may not later: keep the loop
                 log.exception("bgtasks: the scheduler's step failed")
-                wake_at = self._clock() + min(1.0, self.lease_ttl / 3)
+                wake_at = self._clock() + min(1.0, self.lease_ttl * RENEW_EVERY)
             with self._wake:
                 while not (self._stopped or self._kicked or self._ended):
                     delay = wake_at - self._clock()
@@ -306,7 +314,7 @@ class Scheduler:
         held = False
         if self.run_schedules:
             try:
-                held = self.engine.lease(LEASE, self.lease_ttl)
+                held = self.engine.lease(LEASE, self.lease_ttl * LEASE_SPAN)
             except Exception:
                 log.exception("bgtasks: could not take or renew the scheduler lease")
         taken = held and not self._holding
