@@ -17,20 +17,25 @@ from typing import Any, cast
 from jupyter_core.paths import jupyter_data_dir
 from jupyter_server.extension.application import ExtensionApp
 from jupyter_server.utils import url_path_join
-from traitlets import Bool, Float, Int, List, TraitError, Type, Unicode, default, validate
+from traitlets import Bool, Dict, Float, Int, List, TraitError, Type, Unicode, default, validate
 
 from ..core.engine import Engine, EngineConfig
+from ..core.errors import InvalidInput
 from ..core.ports import Executor, Store
 from ..executors.kernel import KernelExecutor
 from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
 from ..kinds import default_registry
+from ..scheduling.service import Scheduler
+from ..scheduling.workers import FIELD as WORKERS_FIELD
+from ..scheduling.workers import HostWorkers, WorkerSpec
 from ..store.sqlite import SQLiteStore
 from .activity import ActivityReporter
 from .event_hub import EventHub, EventsHandler
 from .handlers import handlers
 from .kernel_env import KernelEnv
 from .kernels import KernelWatcher
+from .schedule_handlers import schedule_routes
 from .owner import Owners
 
 EXECUTORS = ("process", "thread")
@@ -162,6 +167,39 @@ class BgTasks(ExtensionApp):
         "state changes are reported at once). Keep it well under the culler's timeout.",
     ).tag(config=True)
 
+    run_schedules = Bool(
+        True,
+        help="Fire schedules (and run the workers_at_start) on this server. With several "
+        "servers on one store, the one holding the store's scheduler lease fires them; False "
+        "keeps this server out of it (it still serves and edits schedules).",
+    ).tag(config=True)
+
+    lease_time = Float(
+        10.0,
+        min=1.0,
+        help="Seconds a server's leases in the store last without renewal (renewed every "
+        "third of it): when a server dies, another takes over its schedules and its tasks "
+        "within this time.",
+    ).tag(config=True)
+
+    workers_at_start = List(
+        Dict(),
+        help="Host-lifetime workers: task specs {kind, params, name, executor?} that start "
+        "with the server, one task each (key 'worker:<name>'), restarted with back-off when "
+        "they fail or their worker dies, cancelled (with cancel_grace) when it stops. With "
+        "several servers on one store, only the scheduler lease holder runs them.",
+    ).tag(config=True)
+
+    @validate("workers_at_start")
+    def _check_workers(self, proposal: dict[str, Any]) -> list[dict[str, Any]]:
+        value = list(proposal["value"])
+        try:
+            for i, spec in enumerate(value):
+                WorkerSpec.parse(spec, f"{WORKERS_FIELD}[{i}]")
+        except InvalidInput as exc:
+            raise TraitError(f"BgTasks.{exc.field}: {exc.reason}") from None
+        return value
+
     @validate("default_executor")
     def _check_executor(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
@@ -200,6 +238,8 @@ class BgTasks(ExtensionApp):
         return list(proposal["value"])
 
     engine: Engine | None = None
+    scheduler: Scheduler | None = None
+    host_workers: HostWorkers | None = None
     events: EventHub | None = None
     kernel_watcher: KernelWatcher | None = None
     activity: ActivityReporter | None = None
@@ -232,6 +272,7 @@ class BgTasks(ExtensionApp):
             cancel_grace=self.cancel_grace,
             max_result_bytes=self.max_result_bytes,
             keep_inputs_for=self.keep_inputs_for,
+            lease_ttl=self.lease_time,
         )
         return Engine(store, executors, kinds, config)
 
@@ -264,6 +305,10 @@ class BgTasks(ExtensionApp):
         self._log_through_server(getattr(self.serverapp, "log", None))
         self.engine = self.make_engine()
         self.settings["bgtasks_engine"] = self.engine
+        self.scheduler = Scheduler(self.engine, run_schedules=self.run_schedules,
+                                   lease_ttl=self.lease_time)
+        self.settings["bgtasks_scheduler"] = self.scheduler
+        self.host_workers = HostWorkers(self.engine, self.workers_at_start)
         self.events = EventHub(self.engine, self.events_progress_interval, self.events_max_buffer)
         self.settings["bgtasks_events"] = self.events
         self.settings["bgtasks_kernel_secret"] = self.kernel_secret
@@ -271,13 +316,17 @@ class BgTasks(ExtensionApp):
 
     def initialize_handlers(self) -> None:
         self.handlers.extend(handlers(API_PATH))
+        self.handlers.extend(schedule_routes(API_PATH))
         self.handlers.append((f"{API_PATH}/events", EventsHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         assert self.engine is not None
-        await asyncio.get_running_loop().run_in_executor(None, self.engine.start)
-        assert self.events is not None
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(None, self.engine.start)
+        assert self.events is not None and self.scheduler is not None
+        assert self.host_workers is not None
         self.events.start()
+        await loop.run_in_executor(None, self._start_schedules)
         self.kernel_watcher = KernelWatcher(
             self.engine, serverapp.kernel_manager, getattr(serverapp, "event_logger", None),
             self.kernel_watch_interval,
@@ -295,6 +344,28 @@ class BgTasks(ExtensionApp):
             self.activity.start()
         self.log.info("bgtasks: engine started (store %s)", self.store_path)
 
+    def _start_schedules(self) -> None:
+        """The scheduler (its lease, its thread), the declared workers following that lease,
+        and the schedules on the events websocket. A declared worker the engine refuses
+        (unknown kind, bad params) is logged, naming its setting; the rest start."""
+        assert self.scheduler is not None and self.host_workers is not None
+        assert self.events is not None
+        try:
+            self.host_workers.check()
+        except InvalidInput as exc:
+            self.log.error("bgtasks: c.BgTasks.%s: %s (no declared worker runs)", exc.field, exc.reason)
+            assert self.engine is not None
+            self.host_workers = HostWorkers(self.engine, [])
+        self._unfollow_workers = self.host_workers.follow(self.scheduler)
+        self.events.watch_schedules(self.scheduler)
+        self.scheduler.start()
+
+    def _stop_schedules(self) -> None:
+        assert self.scheduler is not None
+        self.scheduler.stop()
+        if self.host_workers is not None:
+            self.host_workers.stop()
+
     async def stop_extension(self) -> None:
         if self.activity is not None:
             await self.activity.stop()
@@ -304,6 +375,8 @@ class BgTasks(ExtensionApp):
             await self.kernel_watcher.stop()
         if self.events is not None:
             self.events.stop()
+        if self.scheduler is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._stop_schedules)
         if self.engine is not None:
             await asyncio.get_running_loop().run_in_executor(None, self.engine.stop)
             self.log.info("bgtasks: engine stopped")

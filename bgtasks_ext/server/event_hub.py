@@ -5,9 +5,12 @@ once, a JSON array of them in order (clients: ``Array.isArray(m) ? m : [m]``):
 
 - ``{"type": "snapshot", "seq": N, "tasks": [task, ...]}`` — first, once: every live
   task as of engine change ``N``.
-- ``{"type": "task", "seq": n, "change": "created" | "state" | "progress" | "deleted",
-  "task": task}`` — every later change (``n > N``); ``task`` is the full task JSON
-  (for ``deleted``, the record as it was when it was removed from history).
+- ``{"type": "task", "seq": n, "change": "created" | "state" | "progress" | "note" |
+  "deleted", "task": task}`` — every later change (``n > N``); ``task`` is the full task
+  JSON (for ``deleted``, the record as it was when it was removed from history).
+- ``{"type": "schedule", "change": "created" | "updated" | "deleted", "schedule":
+  schedule}`` — every change of a schedule (also by firing: its next fire time, last
+  run); the snapshot also carries ``"schedules": [schedule, ...]``, all of them.
 
 ``created``, ``state`` and ``deleted`` arrive at once and in engine order. ``progress`` is
 coalesced (latest per task, at most one per ``progress_interval`` for all tasks), and a
@@ -89,6 +92,9 @@ class EventHub:
         self._progress: dict[str, TaskEvent] = {}
         self._progress_timer: asyncio.TimerHandle | None = None
         self._progress_sent_at = 0.0
+        self._scheduler: Any = None
+        self._schedules: dict[str, dict[str, Any]] = {}
+        self._unwatch_schedules: Any = None
 
     @property
     def running(self) -> bool:
@@ -110,6 +116,9 @@ class EventHub:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        if self._unwatch_schedules is not None:
+            self._unwatch_schedules()
+            self._unwatch_schedules = None
         self.logs.stop()
         if self._progress_timer is not None:
             self._progress_timer.cancel()
@@ -128,8 +137,36 @@ class EventHub:
                             on_room=self.logs.room)
         self._clients[client] = None
         seq, tasks = self.engine.snapshot()
-        client.snapshot(seq, tasks)
+        client.snapshot(seq, tasks, None if self._scheduler is None else list(self._schedules.values()))
         return client
+
+    # -- schedules ---------------------------------------------------------------------
+    def watch_schedules(self, scheduler: Any) -> None:
+        """Send every change of a schedule (a :class:`~bgtasks_ext.scheduling.service.
+        Scheduler`'s events) as ``{"type": "schedule", "change", "schedule"}``, and the
+        schedules in each snapshot. Their JSON is made in the thread that changed them
+        (it reads the store: the last run) and kept, so a snapshot reads no store."""
+        self._scheduler = scheduler
+        self._schedules = {s.id: scheduler.to_json(s) for s in scheduler.list()}
+        self._unwatch_schedules = scheduler.subscribe(self._on_schedule)
+
+    def _on_schedule(self, event: Any) -> None:
+        schedule = event.schedule
+        if event.change == "deleted":
+            data = self._schedules.pop(schedule.id, None) or schedule.to_json()
+        else:
+            data = self._schedules[schedule.id] = self._scheduler.to_json(schedule)
+        if not self._clients or self._loop is None:
+            return
+        frame = json_dumps({"type": "schedule", "change": event.change, "schedule": data}).encode()
+        try:
+            self._loop.call_soon_threadsafe(self._send_frame, frame)
+        except RuntimeError:  # the loop closed under a late change
+            pass
+
+    def _send_frame(self, frame: bytes) -> None:
+        for client in list(self._clients):
+            client.write(frame)
 
     def _forget(self, client: Subscriber) -> None:
         self._clients.pop(client, None)

@@ -36,7 +36,8 @@ _GROUP = re.compile(r"\(\?P<(\w+)>([^()]*)\)")
 _MODELS: tuple[type[pydantic.BaseModel], ...] = (
     requests.CreateTask, replies.TaskOut, replies.TaskPage, replies.LogOut, replies.ResultOut,
     replies.KindList, replies.ErrorOut, requests.ProgressIn, requests.LogIn, requests.DoneIn,
-    requests.NoteIn, replies.ReservationOut,
+    requests.NoteIn, replies.ReservationOut, requests.CreateSchedule, requests.ScheduleFields,
+    replies.ScheduleOut, replies.ScheduleList, replies.SchedulePreviewOut,
 )
 
 
@@ -71,7 +72,7 @@ def _errors(*codes: int) -> dict[str, Any]:
 _ERRORS = {
     400: "Bad input; `field` names the culprit.",
     403: "No valid credentials (Jupyter token or kernel secret), or no XSRF token on a browser write.",
-    404: "No task with that id.",
+    404: "No task (or schedule) with that id.",
     409: "Not allowed in the task's state.",
     410: "Gone: what the request needs of the task is no longer stored.",
     413: "The request (its payload) is over the server's `max_body_size`; `field` is `payload`.",
@@ -225,6 +226,41 @@ OPERATIONS: dict[tuple[str, str], Op] = {
                              PICKLE_TYPE: {"schema": {"type": "string",
                                                            "contentMediaType": PICKLE_TYPE}}}},
          **_errors(404, 409)},
+    ),
+    ("/schedules", "get"): Op(
+        "List schedules, oldest first",
+        {"200": _json("Every schedule, with its next 5 fire times and its last run.",
+                      "ScheduleList")},
+    ),
+    ("/schedules", "post"): Op(
+        "Create a schedule",
+        {"201": _json("Created; the scheduler fires it from its first fire time.", "Schedule"),
+         "200": _json("With `check_only=true`: the schedule would be accepted; its next 5 fire "
+                      "times (nothing stored).", "SchedulePreview"),
+         **_errors(400)},
+        query=(_query("check_only", "`true`: only validate and answer the next fire times.",
+                      enum=["true", "false"]),),
+        body="CreateSchedule",
+        description="Exactly one of `every` (seconds, >= 0.1) or `cron` (5 fields, in "
+        "`timezone`, default UTC). `kind` and `params` are checked as a task's are. Each run is "
+        "a task with this `schedule_id` and its fire time as `scheduled_for`; one run per fire "
+        "time, also with several servers on one store. `overlap`: `skip` (default: no run while "
+        "the last one is live), `queue` (one waits), `allow`. `misfire`: fire times missed "
+        "while no server ran become one run (`coalesce`, default) or none (`skip`).",
+    ),
+    ("/schedules/{schedule_id}", "get"): Op(
+        "Get one schedule", {"200": _json("The schedule.", "Schedule"), **_errors(404)}),
+    ("/schedules/{schedule_id}", "patch"): Op(
+        "Change a schedule",
+        {"200": _json("Changed.", "Schedule"), **_errors(400, 404)},
+        body="ScheduleFields",
+        description="Any of the fields of a new schedule but `kind` (and its inputs); "
+        "`enabled: false` stops firing at once. Giving `every` clears `cron` and the other "
+        "way round. A refused change (400 naming the field) changes nothing.",
+    ),
+    ("/schedules/{schedule_id}", "delete"): Op(
+        "Delete a schedule",
+        {"204": {"description": "Deleted; its runs stay in history."}, **_errors(404)},
     ),
     ("/kinds", "get"): Op("Registered kinds, with the JSON Schema of their parameters",
                           {"200": _json("Every kind this server runs.", "KindList")}),

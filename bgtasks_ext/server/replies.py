@@ -6,7 +6,7 @@ document the replies (:mod:`.openapi`), and tests hold ``to_json`` to them."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import pydantic
 
@@ -159,3 +159,54 @@ class ErrorOut(pydantic.BaseModel):
                     "still being sent (absent otherwise).",
         json_schema_extra=_no_default,
     )
+
+
+class LastRunOut(pydantic.BaseModel):
+    model_config = _reply("LastRun")
+    id: str
+    state: State
+    started_at: datetime | None
+
+
+class ScheduleOut(pydantic.BaseModel):
+    """A recurring definition that creates tasks (``GET schedules/{id}``)."""
+
+    model_config = _reply("Schedule")
+    id: str
+    name: str
+    kind: str
+    params: dict[str, Any]
+    every: float | None = pydantic.Field(description="Seconds between fire times; or `cron`.")
+    cron: str | None = pydantic.Field(description="5-field cron expression; or `every`.")
+    timezone: str | None = pydantic.Field(description="IANA zone of `cron` (null: UTC).")
+    start_at: datetime | None
+    end_at: datetime | None
+    enabled: bool
+    overlap: Literal["skip", "queue", "allow"]
+    misfire: Literal["coalesce", "skip"]
+    executor: str | None
+    timeout: float | None
+    retries: int = pydantic.Field(ge=0)
+    owner: str
+    origin: OriginOut
+    created_at: datetime
+    next_fire_at: datetime | None = pydantic.Field(
+        description="The next fire time the scheduler sleeps to (null: disabled or ended).")
+    last_fired_at: datetime | None
+    last_run_id: str | None
+    next_runs: list[datetime] = pydantic.Field(description="The next 5 fire times (none while "
+                                               "disabled).")
+    last_run: LastRunOut | None = pydantic.Field(
+        description="Its last run: id, state, start (null before the first, or once pruned).")
+
+
+class ScheduleList(pydantic.BaseModel):
+    model_config = _reply("ScheduleList")
+    schedules: list[ScheduleOut]
+
+
+class SchedulePreviewOut(pydantic.BaseModel):
+    """``POST schedules?check_only=true``: what the schedule would do, nothing stored."""
+
+    model_config = _reply("SchedulePreview")
+    next_runs: list[datetime]

@@ -21,6 +21,7 @@ from ..core.errors import InvalidInput
 from ..core.models import MESSAGE_LIMIT, Origin, Scope, TaskError, TaskFilter, TaskSpec
 from ..core.notes import NOTE_LIMIT, note_problem
 from ..core.ports import Outcome, OutcomeStatus
+from ..core.schedules import ScheduleSpec
 from ..core.states import Category, State
 from ..store.codec import MAX_LIMIT
 
@@ -286,3 +287,97 @@ def parse_list_query(arg: Callable[[str, Any], Any]) -> tuple[TaskFilter, int, s
         schedule_id=arg("schedule_id", None) or None,
     )
     return flt, limit, arg("cursor", None) or None
+
+
+# -- schedules -------------------------------------------------------------------------
+When = Annotated[datetime, pydantic.Strict(False)] | Annotated[float, pydantic.Field(ge=0, lt=RUN_ON_MAX)]
+"""A point in time: an ISO 8601 time (UTC unless it says), or seconds since 1970."""
+
+
+def _when_or_none(name: str, value: Any) -> Any:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if value is None or (number and 0 <= value < RUN_ON_MAX) or (
+        isinstance(value, str) and _ISO_START.match(value)
+    ):
+        return value
+    raise PydanticCustomError(name, "must be an ISO 8601 time or seconds since 1970")
+
+
+def _seconds(value: datetime | float | None) -> float | None:
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp()
+    return value
+
+
+class ScheduleFields(pydantic.BaseModel):
+    """What a schedule is made of (``POST schedules``); every field of ``PATCH``."""
+
+    model_config = _STRICT
+    name: str | None = pydantic.Field(None, max_length=200)
+    params: dict[str, Any] | None = None
+    executor: str | None = None
+    timeout: float | None = pydantic.Field(None, gt=0, allow_inf_nan=False)
+    retries: int | None = pydantic.Field(None, ge=0, le=100)
+    every: float | None = pydantic.Field(
+        None, allow_inf_nan=False, description="Seconds between runs (>= 0.1); or give cron.")
+    cron: str | None = pydantic.Field(
+        None, max_length=200, description="5-field cron expression, e.g. `0 9 * * 1-5`.")
+    timezone: str | None = pydantic.Field(
+        None, max_length=100, description="IANA time zone of `cron` (default UTC).")
+    start_at: When | None = pydantic.Field(None, description="No run before this time.")
+    end_at: When | None = pydantic.Field(None, description="No run after this time.")
+    enabled: bool | None = None
+    overlap: Literal["skip", "queue", "allow"] | None = pydantic.Field(
+        None, description="While a run is live at a fire time: skip it, queue one, or allow both.")
+    misfire: Literal["coalesce", "skip"] | None = pydantic.Field(
+        None, description="Fire times missed while no server ran: one run, or none.")
+
+    @pydantic.field_validator("start_at", "end_at", mode="before")
+    @classmethod
+    def _times(cls, value: Any, info: pydantic.ValidationInfo) -> Any:
+        return _when_or_none(str(info.field_name), value)
+
+
+class CreateSchedule(ScheduleFields):
+    """Body of ``POST schedules``."""
+
+    kind: str = pydantic.Field(min_length=1)
+    origin: OriginIn = pydantic.Field(default_factory=OriginIn)
+    payload: Base64 = pydantic.Field(
+        None, description="Opaque input bytes (the `code` kind's pickled job), frozen at creation.")
+    python: str | None = pydantic.Field(None, description="As for a task.")
+    cwd: str | None = pydantic.Field(None, description="As for a task.")
+
+    _python = pydantic.field_validator("python")(CreateTask._python.__func__)  # type: ignore[attr-defined]
+    _cwd = pydantic.field_validator("cwd")(CreateTask._cwd.__func__)  # type: ignore[attr-defined]
+
+
+def parse_create_schedule(body: bytes | str, owner: str) -> ScheduleSpec:
+    """A ``POST schedules`` body as a :class:`~bgtasks_ext.core.schedules.ScheduleSpec`
+    (its meaning, e.g. every XOR cron, is checked by ``make_schedule``)."""
+    req = _parse(CreateSchedule, body)
+    fields: dict[str, Any] = {k: v for k, v in {
+        "name": req.name, "params": req.params, "executor": req.executor, "timeout": req.timeout,
+        "retries": req.retries, "every": req.every, "cron": req.cron, "timezone": req.timezone,
+        "start_at": _seconds(req.start_at), "end_at": _seconds(req.end_at),
+        "enabled": req.enabled, "overlap": req.overlap, "misfire": req.misfire,
+    }.items() if v is not None}
+    return ScheduleSpec(kind=req.kind, owner=owner, origin=Origin(req.origin.kernel_id, req.origin.path),
+                        payload=req.payload, python=req.python, cwd=req.cwd,  # type: ignore[arg-type]
+                        **fields)
+
+
+def parse_patch_schedule(body: bytes | str) -> dict[str, Any]:
+    """A ``PATCH schedules/{id}`` body: the fields it gives (``null`` clears an optional
+    one, e.g. ``"end_at": null``), shapes checked; their meaning is ``patch_schedule``'s."""
+    req = _parse(ScheduleFields, body)
+    changes = {name: getattr(req, name) for name in req.model_fields_set}
+    for name in ("start_at", "end_at"):
+        if name in changes:
+            changes[name] = _seconds(changes[name])
+    for name in ("params", "retries", "enabled", "overlap", "misfire"):
+        if name in changes and changes[name] is None:
+            raise InvalidInput(name, "cannot be null")
+    if not changes:
+        raise InvalidInput("body", "names no field to change")
+    return changes

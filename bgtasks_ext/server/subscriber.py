@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Callable, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 from tornado.websocket import WebSocketClosedError, WebSocketHandler
 
@@ -69,10 +69,13 @@ class Subscriber:
     def has_room(self) -> bool:
         return self.unsent <= BEHIND_BYTES
 
-    def snapshot(self, seq: int, tasks: list[Task]) -> None:
+    def snapshot(self, seq: int, tasks: list[Task],
+                 schedules: list[dict[str, Any]] | None = None) -> None:
         self.since = seq
-        tasks_json = [t.to_json() for t in tasks]
-        self.write(json_dumps({"type": "snapshot", "seq": seq, "tasks": tasks_json}).encode())
+        msg: dict[str, Any] = {"type": "snapshot", "seq": seq, "tasks": [t.to_json() for t in tasks]}
+        if schedules is not None:
+            msg["schedules"] = schedules
+        self.write(json_dumps(msg).encode())
 
     def send(self, msgs: list[Msg], frame: bytes, progress: bool) -> None:
         """Write ``frame`` (the messages ``msgs``, by seq), minus what the snapshot held."""

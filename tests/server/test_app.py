@@ -53,6 +53,13 @@ async def test_engine_runs_inside_the_server(bgtasks_app: Any, tmp_path: Path) -
         ("max_result_bytes", "big", "max_result_bytes"),
         ("max_tasks_per_worker", -1, "max_tasks_per_worker"),
         ("task_memory_limit", -1, "task_memory_limit"),
+        ("run_schedules", "yes", "run_schedules"),
+        ("lease_time", 0.5, "lease_time"),
+        ("lease_time", "long", "lease_time"),
+        ("workers_at_start", [{"kind": "count"}], "BgTasks.workers_at_start[0].name"),
+        ("workers_at_start", [{"name": "w"}], "BgTasks.workers_at_start[0].kind"),
+        ("workers_at_start", ["count"], "workers_at_start"),
+        ("workers_at_start", {"kind": "count"}, "workers_at_start"),
     ],
 )
 def test_bad_trait_values_are_refused_by_name(trait: str, value: object, message: str) -> None:
