@@ -382,6 +382,9 @@ class Engine:
             task = self._live.get(task_id)
             if task is None:
                 stored = self.get(task_id)  # NotFound if unknown
+                if not stored.terminal and stored.server_id not in (None, self.server_id):
+                    raise Conflict(f"task {task_id} is {stored.state.value} on another server "
+                                   f"({stored.server_id}) sharing this store: cancel it there")
                 raise InvalidTransition(stored.state.value, State.CANCELLED.value)
             if task.state is State.CANCELLING:
                 return task

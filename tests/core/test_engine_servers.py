@@ -233,3 +233,20 @@ def test_a_singleton_adopted_while_this_server_runs_its_own_copy_is_dropped(
     assert b.get(mine.id).state in (State.PENDING, State.RUNNING)
     (tmp_path / "gate").touch()
     assert b.wait(mine.id, 10).state is State.FINISHED
+
+
+def test_a_cancel_of_another_live_servers_task_says_where_it_runs(
+        engines: list[Engine], store: SharedStore, clock: FakeClock, tmp_path: Path) -> None:
+    from bgtasks_ext.core.errors import Conflict
+
+    # Given a task running on server a, and server b on the same store
+    a = start(engines, store, clock)
+    running = a.submit(until(tmp_path))
+    wait_running(a, running.id)
+    b = start(engines, store, clock)
+    # When it is cancelled through b / Then b refuses, naming the server, and a runs on
+    with pytest.raises(Conflict, match=f"on another server \\({a.server_id}\\).*cancel it there"):
+        b.cancel(running.id)
+    assert a.get(running.id).state is State.RUNNING
+    (tmp_path / "gate").touch()
+    assert a.wait(running.id, 10).state is State.FINISHED
