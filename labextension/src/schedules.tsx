@@ -163,7 +163,15 @@ function ScheduleRow(props: {
   onEdit: (schedule: ISchedule) => void;
 }): JSX.Element {
   const { model, schedule, now } = props;
-  const last = schedule.last_run;
+  // The schedule's record says how its last run stood when it fired; the task list
+  // follows that run to its end (a run's end changes no schedule).
+  const last = schedule.last_run
+    ? {
+        ...schedule.last_run,
+        state:
+          model.task(schedule.last_run.id)?.state ?? schedule.last_run.state
+      }
+    : null;
   const next = nextFire(schedule, now);
   const toggle = (): void =>
     void attempt(
