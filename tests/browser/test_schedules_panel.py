@@ -36,6 +36,19 @@ def preview_times(form: Locator) -> list[datetime]:
     ]
 
 
+def wait_gaps(form: Locator, seconds: float, timeout: float = 10) -> list[datetime]:
+    """The preview's 5 fire times once they are ``seconds`` apart (the preview keeps the
+    previous draft's times while it checks the new one)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        times = preview_times(form)
+        gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
+        if all(abs(gap - seconds) < 0.001 for gap in gaps):
+            return times
+        assert time.monotonic() < deadline, f"preview not {seconds} s apart: {times}"
+        time.sleep(0.1)
+
+
 def readable(page: Page, selectors: list[str]) -> dict[str, float]:
     """Contrast ratio of the first element of each selector (WCAG)."""
     return {s: round(page.locator(s).first.evaluate(CONTRAST), 2) for s in selectors}
@@ -62,9 +75,7 @@ def test_a_schedule_from_the_form_runs_shows_its_next_runs_stops_when_disabled_a
     form.locator("#jp-BgTasks-schedule-every").fill("2")
 
     # Then the server's preview shows the next 5 fire times, 2 s apart
-    times = preview_times(form)
-    gaps = [(b - a).total_seconds() for a, b in zip(times, times[1:])]
-    assert all(abs(gap - 2) < 0.001 for gap in gaps), times
+    wait_gaps(form, 2)
 
     # When cron is chosen and a cron the server refuses is typed
     form.locator('input[type="radio"][value="cron"]').check()
@@ -83,7 +94,7 @@ def test_a_schedule_from_the_form_runs_shows_its_next_runs_stops_when_disabled_a
     preview_times(form)
     form.locator('input[type="radio"][value="every"]').check()
     expect(form.locator("#jp-BgTasks-schedule-every")).to_have_value("2")
-    preview_times(form)
+    wait_gaps(form, 2)
     screenshot(page, "schedules_form_preview")
     form.get_by_role("button", name="Create schedule").click()
 
@@ -130,6 +141,20 @@ def test_a_schedule_from_the_form_runs_shows_its_next_runs_stops_when_disabled_a
         assert min(ratios.values()) >= 4.5, ratios
     finally:
         set_theme(page, "JupyterLab Light", light=True)
+
+    # When Edit opens the form with its values, and every 2 s becomes every 3 s
+    the_row.get_by_role("button", name="Edit").click()
+    edit = panel.locator(".jp-BgTasks-scheduleForm")
+    expect(edit.locator("#jp-BgTasks-schedule-name")).to_have_value(NAME)
+    expect(edit.locator("input#root_times")).to_have_value("2")
+    edit.locator("#jp-BgTasks-schedule-every").fill("3")
+    wait_gaps(edit, 3)
+    edit.get_by_role("button", name="Save schedule").click()
+
+    # Then the row and the server say every 3 s
+    expect(edit).to_have_count(0, timeout=10_000)
+    expect(the_row.locator(".jp-BgTasks-triggerWords")).to_have_text("every 3 s")
+    assert lab_server.api("GET", f"{API}schedules/{schedule_id}")["every"] == 3
 
     # When the Enabled switch is turned off
     the_row.get_by_role("switch", name="Enabled").click()
