@@ -2,7 +2,7 @@
 
 The public API for task code is re-exported here: ``progress``, ``track``,
 ``cancelled``, ``TaskCancelled`` and the ``kind`` decorator. The notebook API
-(``submit``, ``attach``, ``connect`` and their errors) is loaded on first use by
+(``submit``, ``schedule``, ``attach``, ``connect`` and their errors) is loaded on first use by
 :func:`__getattr__`: workers import this package, and must not pay for (or need)
 IPython, ipywidgets or tornado. The functions named
 ``_jupyter_*`` are the hooks Jupyter Server and JupyterLab look for.
@@ -20,6 +20,7 @@ from .core.registry import kind
 __all__ = [
     "BgTasksError",
     "NoServer",
+    "ScheduleHandle",
     "TaskCancelled",
     "TaskFailed",
     "TaskHandle",
@@ -29,12 +30,15 @@ __all__ = [
     "connect",
     "kind",
     "progress",
+    "schedule",
     "submit",
     "track",
 ]
 
 _LAZY = {
     "submit": "bgtasks_ext.kernel.api",
+    "schedule": "bgtasks_ext.kernel.api",
+    "ScheduleHandle": "bgtasks_ext.kernel.schedules",
     "attach": "bgtasks_ext.kernel.api",
     "connect": "bgtasks_ext.kernel.client",
     "NoServer": "bgtasks_ext.kernel.client",

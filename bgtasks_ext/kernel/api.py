@@ -1,11 +1,13 @@
-"""The Python API of the notebook side: ``submit``, ``attach``, ``connect``.
+"""The Python API of the notebook side: ``submit``, ``schedule``, ``attach``, ``connect``.
 
 ``submit(fn, ...)`` ships a call to a worker running this kernel's own interpreter, in
 its working directory (cloudpickle: functions defined in the notebook travel by value).
 :func:`launch` is the one place that turns a :class:`~bgtasks_ext.kinds.code.CodeJob`
 into a task, shared with the ``%%bgtask`` magic: it fills in where the task comes from
 (this kernel, this notebook) and, for ``executor="kernel"``, starts the thread that
-runs it here with live objects.
+runs it here with live objects. :func:`create_schedule` does the same for a schedule
+(``%%bgtask --every``, :func:`schedule`): the job is pickled once, at creation, and
+every run gets those bytes.
 """
 
 from __future__ import annotations
@@ -15,20 +17,30 @@ import sys
 import socket
 import uuid
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import cloudpickle
 
+from ..core.errors import InvalidInput
 from ..kinds.code import CodeJob
 from .celllines import locate
 from .client import Client, TaskDict, connect, get_client
 from .handle import TaskHandle
 
-__all__ = ["attach", "connect", "kernel_id", "launch", "submit"]
+if TYPE_CHECKING:
+    from .schedules import ScheduleHandle
+
+__all__ = ["attach", "connect", "create_schedule", "kernel_id", "launch", "schedule", "submit"]
 
 KERNEL_PLACEHOLDER = CodeJob(mode="cell", source="", filename="<kernel executor>")
 """What a kernel-executor task stores as its payload: the real job stays in this
 kernel (it may hold objects that cannot be pickled, which is why it runs here)."""
+
+
+NO_SCHEDULED_EXECUTOR = (
+    "{executor!r} cannot run a schedule's notebook code: runs use 'process' (a worker with "
+    "this kernel's interpreter), since a kernel executor's kernel may be gone or busy when "
+    "it fires and the server's threads never load notebook data")
 
 
 SEND_IN_BACKGROUND = 4 << 20
@@ -87,7 +99,7 @@ def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
     fields: dict[str, Any] = dict(
         kind="code", params={}, name=name, key=key, executor=executor, scope=scope,
         timeout=timeout, retries=retries, python=sys.executable, cwd=os.getcwd(),
-        origin={"kernel_id": kernel_id(), "path": os.environ.get("JPY_SESSION_NAME")},
+        origin=_origin(),
     )
     if not kernel and len(payload) >= SEND_IN_BACKGROUND:
         # Asked now, in a few ms: a refusal (a bad option, inputs over the server's
@@ -107,6 +119,70 @@ def launch(job: CodeJob, *, name: str | None = None, key: str | None = None,
     handle = TaskHandle(task["id"], client, on_finish=on_finish, task=task)
     handle.sent_bytes = len(payload)
     return handle
+
+
+def _origin() -> dict[str, Any]:
+    return {"kernel_id": kernel_id(), "path": os.environ.get("JPY_SESSION_NAME")}
+
+
+def create_schedule(job: CodeJob, *, every: float | None = None, cron: str | None = None,
+                    tz: str | None = None, name: str | None = None, start_at: Any = None,
+                    end_at: Any = None, overlap: str | None = None, misfire: str | None = None,
+                    executor: str | None = None, timeout: float | None = None,
+                    retries: int | None = None, note: str = "",
+                    client: Client | None = None) -> ScheduleHandle:
+    """Create a schedule whose runs are ``code`` tasks running ``job`` (``POST
+    schedules``) and return its handle. ``job`` is pickled here, now: every run gets
+    its inputs as they are at this moment. ``start_at``/``end_at``: a ``datetime``,
+    seconds since 1970 or an ISO 8601 string. Raises :class:`~.client.ServerError`
+    (400 naming the field) when the server refuses it; nothing is created then."""
+    if executor in ("kernel", "thread"):
+        raise InvalidInput("executor", NO_SCHEDULED_EXECUTOR.format(executor=executor))
+    client = client or get_client()
+    locate(job)
+    payload = cloudpickle.dumps(job)
+    reply = client.create_schedule(
+        kind="code", params={}, name=name, every=every, cron=cron, timezone=tz,
+        start_at=_when(start_at), end_at=_when(end_at), overlap=overlap, misfire=misfire,
+        executor=executor, timeout=timeout, retries=retries, python=sys.executable,
+        cwd=os.getcwd(), origin=_origin(), payload=payload)
+    from .schedules import ScheduleHandle  # ipywidgets: not at import (workers import this package)
+
+    return ScheduleHandle(reply, client, note=note)
+
+
+def _when(value: Any) -> Any:
+    """A ``datetime`` as ISO 8601 (naive: this kernel's local time); others as given."""
+    from datetime import datetime
+
+    if isinstance(value, datetime):
+        return (value if value.tzinfo else value.astimezone()).isoformat()
+    return value
+
+
+def schedule(fn: Callable[..., Any], *args: Any, every: float | None = None,
+             cron: str | None = None, tz: str | None = None, name: str | None = None,
+             start_at: Any = None, end_at: Any = None, overlap: str | None = None,
+             misfire: str | None = None, executor: str | None = None,
+             timeout: float | None = None, retries: int | None = None,
+             **kwargs: Any) -> ScheduleHandle:
+    """Run ``fn(*args, **kwargs)`` every ``every`` seconds, or at the times of ``cron``
+    (five fields, read in time zone ``tz``, UTC by default), in a worker, until the
+    schedule is disabled or deleted; returns its :class:`ScheduleHandle`.
+
+    ``fn`` and its arguments are pickled now (functions defined in the notebook travel
+    by value): each run calls them as they were. Each run is a task; its value is that
+    task's result (``h.runs()``, then ``bgtasks_ext.attach(run["id"]).result()``).
+    ``overlap``: ``skip`` (default), ``queue`` or ``allow``; ``misfire``: ``coalesce``
+    (default) or ``skip``; ``executor``: ``process`` (the only one that runs notebook
+    code on a schedule: a ``kernel`` executor's kernel may be gone when it fires).
+    """
+    job = CodeJob(mode="call", fn=fn, args=args, kwargs=kwargs)
+    label = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
+    return create_schedule(job, every=every, cron=cron, tz=tz, name=label, start_at=start_at,
+                           end_at=end_at, overlap=overlap, misfire=misfire, executor=executor,
+                           timeout=timeout, retries=retries,
+                           note=f"each run calls {label} with the arguments it was given at creation")
 
 
 def submit(fn: Callable[..., Any], *args: Any, name: str | None = None, key: str | None = None,

@@ -30,7 +30,7 @@ from typing import Any, Callable, Iterator
 
 from ..core.constants import ENV_TOKEN, ENV_URL, PICKLE_TYPE
 from ..core.errors import BgTasksError
-from .event_stream import Callback, EventStream, TaskDict
+from .event_stream import Callback, EventStream, ScheduleCallback, TaskDict
 
 HTTP_TIMEOUT = 10.0
 """Seconds an HTTP request may take: the server is local and answers in milliseconds,
@@ -38,6 +38,13 @@ so anything slower means it is stuck or gone."""
 
 NO_SERVER = ("no bgtasks server: this kernel was not started by a Jupyter server running "
              "jupyter-bgtasks; call bgtasks_ext.connect(url, token)")
+
+CHECK_SCHEDULE_FROM = 1 << 20
+"""Bytes of frozen input from which a new schedule's body is first checked against the
+server's ``max_body_size`` (see :meth:`Client.create_schedule`)."""
+RUNS_PAGE = 1000
+"""Tasks asked for per page when listing a schedule's runs (the server's most)."""
+
 
 class NoServer(BgTasksError):
     """The kernel has no bgtasks server to talk to (or it does not answer)."""
@@ -301,6 +308,54 @@ class Client:
         result: builtins.list[dict[str, Any]] = self._json("GET", "kinds")["kinds"]
         return result
 
+    # -- schedules -------------------------------------------------------------------
+    def create_schedule(self, **body: Any) -> TaskDict:
+        """``POST schedules``: the new schedule's JSON (with ``next_runs``, ``last_run``).
+
+        A ``payload`` given as bytes (the frozen inputs of a ``%%bgtask --every`` cell)
+        travels base64 in the JSON body, so the whole body must stay under the server's
+        ``max_body_size`` (inputs up to about 3/4 of it). A big body is first measured
+        against that limit (``POST tasks?check_only=true``): the server would otherwise
+        drop the connection halfway through, with no message."""
+        payload = body.pop("payload", None)
+        body = {k: v for k, v in body.items() if v is not None}
+        if payload is not None:
+            body["payload"] = base64.b64encode(payload).decode()
+        if payload is not None and len(payload) >= CHECK_SCHEDULE_FROM:
+            self.check(payload_size=len(json.dumps(body)), kind=body.get("kind"))
+        result: TaskDict = self._json("POST", "schedules", body)
+        return result
+
+    def get_schedule(self, schedule_id: str) -> TaskDict:
+        result: TaskDict = self._json("GET", f"schedules/{schedule_id}")
+        return result
+
+    def list_schedules(self) -> builtins.list[TaskDict]:
+        """``GET schedules``: every schedule on the server, oldest first."""
+        result: builtins.list[TaskDict] = self._json("GET", "schedules")["schedules"]
+        return result
+
+    def patch_schedule(self, schedule_id: str, **changes: Any) -> TaskDict:
+        """``PATCH schedules/{id}`` (``enabled=False`` stops its firing at once)."""
+        result: TaskDict = self._json("PATCH", f"schedules/{schedule_id}", changes)
+        return result
+
+    def delete_schedule(self, schedule_id: str) -> None:
+        """``DELETE schedules/{id}``: no more runs; its past runs stay in history."""
+        self._json("DELETE", f"schedules/{schedule_id}")
+
+    def schedule_runs(self, schedule_id: str, limit: int | None = None) -> builtins.list[TaskDict]:
+        """The tasks ``schedule_id`` made (``GET tasks?schedule_id=``, newest first),
+        every page of them, or the first ``limit``."""
+        runs: builtins.list[TaskDict] = []
+        cursor: str | None = None
+        while True:
+            page = self.list(schedule_id=schedule_id, limit=RUNS_PAGE, cursor=cursor)
+            runs += page.get("tasks", [])
+            cursor = page.get("next_cursor")
+            if not cursor or (limit is not None and len(runs) >= limit):
+                return runs if limit is None else runs[:limit]
+
     # -- the kernel executor's side ---------------------------------------------------
     def claim(self, task_id: str) -> TaskDict:
         result: TaskDict = self._json("POST", f"tasks/{task_id}/claim")
@@ -338,6 +393,12 @@ class Client:
     def watch_all(self, callback: Callback) -> Callable[[], None]:
         """Call ``callback(task)`` (in the events thread) on every change of any task."""
         return self.events.watch_all(callback)
+
+    def watch_schedules(self, callback: ScheduleCallback) -> Callable[[], None]:
+        """Call ``callback(change, schedule)`` (in the events thread) on every change of
+        any schedule (``change``: ``snapshot`` for each one on every (re)connect, then
+        ``created``, ``updated``, ``deleted``)."""
+        return self.events.watch_schedules(callback)
 
     def close(self) -> None:
         if self._events is not None:

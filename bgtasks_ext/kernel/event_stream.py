@@ -28,6 +28,9 @@ from ..core.states import TERMINAL_NAMES as TERMINAL
 TaskDict = dict[str, Any]
 """A task's JSON record, as the server sends it."""
 Callback = Callable[[TaskDict], None]
+ScheduleCallback = Callable[[str, TaskDict], None]
+"""Gets ``(change, schedule)``: ``snapshot`` (each schedule, on every (re)connect),
+``created``, ``updated`` or ``deleted``, and the schedule's JSON."""
 LogCallback = Callable[[dict[str, Any]], None]
 """Gets ``{"text", "offset", "next_offset", "end"}`` (``offset`` above the follower's own
 when the log's head was trimmed), or ``{"error": message, "end": True}``."""
@@ -63,6 +66,7 @@ class EventStream:
         self._lock = threading.Lock()
         self._watchers: dict[str, list[Callback]] = {}
         self._all: list[Callback] = []
+        self._schedules: list[ScheduleCallback] = []
         self.latest: dict[str, TaskDict] = {}
         """The newest record seen of each watched task."""
         self.errors: deque[str] = deque(maxlen=50)
@@ -102,6 +106,18 @@ class EventStream:
             with self._lock:
                 if callback in self._all:
                     self._all.remove(callback)
+        return unwatch
+
+    def watch_schedules(self, callback: ScheduleCallback) -> Callable[[], None]:
+        """Call ``callback(change, schedule)`` on every schedule message."""
+        with self._lock:
+            self._schedules.append(callback)
+        self._ensure_started()
+
+        def unwatch() -> None:
+            with self._lock:
+                if callback in self._schedules:
+                    self._schedules.remove(callback)
         return unwatch
 
     def follow_log(self, task_id: str, callback: LogCallback, offset: int = 0) -> Callable[[], None]:
@@ -262,6 +278,10 @@ class EventStream:
                     gone = [tid for tid in self._watchers if tid not in live]
                 if gone:  # they ended (or were never live) while we were not looking
                     self.call_soon(self._refresh, gone)
+                for schedule in msg.get("schedules") or []:
+                    self._dispatch_schedule("snapshot", schedule)
+            elif msg.get("type") == "schedule" and isinstance(msg.get("schedule"), dict):
+                self._dispatch_schedule(str(msg.get("change")), msg["schedule"])
             elif msg.get("type") == "task" and isinstance(msg.get("task"), dict):
                 self._dispatch(msg["task"])
             elif msg.get("type") == "log" or (msg.get("type") == "error" and "id" in msg):
@@ -291,6 +311,12 @@ class EventStream:
                 self.latest[task_id] = task
         for callback in callbacks:
             self._guarded(callback, (task,))
+
+    def _dispatch_schedule(self, change: str, schedule: TaskDict) -> None:
+        with self._lock:
+            callbacks = list(self._schedules)
+        for callback in callbacks:
+            self._guarded(callback, (change, schedule))
 
     def _guarded(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> None:
         try:

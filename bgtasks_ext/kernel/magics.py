@@ -6,6 +6,10 @@ queues the cell's outputs when it ends; they land in the user namespace between 
 (:mod:`.landing`). Re-running a ``%%bgtask`` cell supersedes the task it launched
 before (the cell is known by the id JupyterLab sends with each execute request).
 
+With ``--every S`` or ``--cron EXPR`` the magic makes a schedule instead (``POST
+schedules``, :mod:`.schedules`): the same pickled job, frozen now, for every run; no
+run's outputs land here. Re-running such a cell disables the schedule it made before.
+
 Mistakes (a bad option, an unpicklable input, no server) raise IPython's
 ``UsageError``: shown as one line without a traceback (the traceback would be of this
 module, not of the user's code), and an error still, so Run All, nbclient and
@@ -16,7 +20,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
@@ -26,16 +30,22 @@ from IPython.display import display
 
 from ..core.errors import BgTasksError
 from ..kinds.code import CodeJob
-from .api import attach, kernel_id, launch
+from .api import attach, create_schedule, kernel_id, launch
 from .cellio import analyze, find_unpicklable, select_inputs
-from .client import Client, get_client
+from .client import Client, ServerError, get_client
 from .handle import TaskHandle
 from .landing import Landing, landing_for
 from .outputs import CellOutputs
 
-NO_SCHEDULES = "schedules (--every/--cron) are not available in this version"
+if TYPE_CHECKING:
+    from .schedules import ScheduleHandle
+
 VALUE_OPTIONS = ("--key", "--in", "--out", "--executor", "--scope", "--timeout", "--retries",
-                 "--every", "--cron")
+                 "--every", "--cron", "--tz")
+OPTION_OF_FIELD = {"every": "--every", "cron": "--cron", "timezone": "--tz", "timeout": "--timeout",
+                   "retries": "--retries", "executor": "--executor", "name": "NAME",
+                   "payload": "the cell's inputs"}
+"""The magic's name for each field of a ``POST schedules`` body the server may refuse."""
 FLAG_OPTIONS = ("--no-widget", "--help", "-h")
 _OPTION = re.compile(r"""\s*(--?[A-Za-z][\w-]*)(?:(=|\s+)("[^"]*"|'[^']*'|\S+))?""")
 
@@ -108,13 +118,16 @@ class BgTaskMagics(Magics):
         super().__init__(shell, **kwargs)
         self._by_cell: dict[str, tuple[TaskHandle, CellOutputs]] = {}
         """The last task each cell launched (and its end hook), by cell id."""
+        self._schedule_of_cell: dict[str, ScheduleHandle] = {}
+        """The last schedule each cell made, by cell id."""
 
     @property
     def ip(self) -> InteractiveShell:
         assert self.shell is not None, "the magics are registered on a shell"
         return self.shell
 
-    @_usage("%%bgtask [NAME] [options]", "%bgtask [options] EXPR")
+    @_usage("%%bgtask [NAME] [options]", "%bgtask [options] EXPR",
+            "%%bgtask [NAME] --every S | --cron EXPR [--tz ZONE] [options]")
     @magic_arguments()
     @argument("name", nargs="*", metavar="NAME", help="The task's name, one or more words "
               "(default: the cell's first line; the line magic's is its expression).")
@@ -132,12 +145,17 @@ class BgTaskMagics(Magics):
     @argument("--timeout", type=float, metavar="S",
               help="Seconds the task may run; then it is stopped and fails (reason timeout).")
     @argument("--retries", type=int, metavar="N", help="Runs again on failure, up to N times.")
-    @argument("--every", type=float, metavar="S", help="(Schedules: not in this version.)")
-    @argument("--cron", metavar="EXPR", help="(Schedules: not in this version.)")
+    @argument("--every", type=float, metavar="S",
+              help="Make a schedule: run the code every S seconds (>= 0.1) with its inputs "
+              "as they are now; runs' outputs are not set here.")
+    @argument("--cron", metavar="EXPR",
+              help="Make a schedule on a 5-field cron expression, quoted: '0 9 * * 1-5'.")
+    @argument("--tz", metavar="ZONE", help="IANA time zone of --cron (default UTC), "
+              "e.g. Europe/Berlin.")
     @argument("--no-widget", action="store_true", help="Do not display the task widget.")
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_cell_magic
-    def bgtask(self, line: str, cell: str | None = None) -> TaskHandle | None:
+    def bgtask(self, line: str, cell: str | None = None) -> TaskHandle | ScheduleHandle | None:
         """Run code in the background and return at once, showing the task's widget.
 
         %%bgtask runs the cell below it: the variables it reads are sent along, the
@@ -147,6 +165,10 @@ class BgTaskMagics(Magics):
         Either way _ becomes the task's handle (_.wait(), _.result()).
         Re-running a %%bgtask cell cancels the task it launched before, if it still
         runs; that task's outputs never land.
+
+        With --every or --cron it makes a schedule: the code runs in a worker at each
+        fire time with its inputs as they are now, and _ becomes the schedule's handle
+        (_.disable(), _.runs()). Runs' outputs are not set here.
         """
         magic = "%bgtask" if cell is None else "%%bgtask"
         try:
@@ -177,9 +199,12 @@ class BgTaskMagics(Magics):
         handle.mark_shown()  # h = %bgtask f(x) gives the handle; shown once either way
         return handle
 
-    def _launch(self, args: Any, source: str, *, expression: bool) -> TaskHandle:
-        if args.every is not None or args.cron is not None:
-            raise UsageError(NO_SCHEDULES)
+    def _launch(self, args: Any, source: str, *,
+                expression: bool) -> TaskHandle | ScheduleHandle:
+        scheduled = args.every is not None or args.cron is not None
+        args.cron, args.tz = _unquote(args.cron), _unquote(args.tz)
+        if scheduled or args.tz is not None:
+            _check_schedule_options(args)
         executor = args.executor or None
         shell = self.ip
         code = shell.transform_cell(source) if executor == "kernel" else source
@@ -208,6 +233,8 @@ class BgTaskMagics(Magics):
                 raise UsageError(f"--in {missing[0]}: no such variable in this kernel")
             job.inputs = select_inputs(reads if wanted is None else wanted, shell.user_ns,
                                        shell.user_ns_hidden)
+        if scheduled:
+            return self._schedule(args, job, expression)
         landing = self._landing()
         hook = CellOutputs(landing, names=outputs if executor == "kernel" and not expression else None,
                            wanted=_names(args.outputs) or [])
@@ -224,6 +251,38 @@ class BgTaskMagics(Magics):
             raise culprit from exc
         if not expression:
             self._supersede(_cell_id(shell), handle, hook, landing)
+        if args.no_widget:
+            handle.mark_shown()
+        else:
+            display(handle.widget)
+        return handle
+
+    def _schedule(self, args: Any, job: CodeJob, expression: bool) -> ScheduleHandle:
+        """``POST schedules`` with ``job`` frozen now; a refusal names the option."""
+        try:
+            handle = create_schedule(job, every=args.every, cron=args.cron, tz=args.tz,
+                                     name=args.name or None, executor=args.executor,
+                                     timeout=args.timeout, retries=args.retries)
+        except ServerError as exc:
+            raise UsageError(_option_message(exc)) from None
+        except BgTasksError:
+            raise
+        except Exception as exc:  # pickling the job failed: name the input at fault
+            culprit = find_unpicklable(job.inputs)
+            if culprit is None:
+                raise
+            raise culprit from exc
+        handle.note = _schedule_note(job, handle.id, expression)
+        cell_id = None if expression else _cell_id(self.ip)
+        if cell_id is not None:
+            previous = self._schedule_of_cell.get(cell_id)
+            self._schedule_of_cell[cell_id] = handle
+            if previous is not None and not previous.deleted and previous.enabled:
+                try:
+                    previous.disable()
+                    handle.note += f" Replaces schedule {previous.id} of this cell (now disabled)."
+                except BgTasksError:
+                    pass  # deleted meanwhile, or the server is gone: nothing to stop
         if args.no_widget:
             handle.mark_shown()
         else:
@@ -262,10 +321,10 @@ class BgTaskMagics(Magics):
         except BgTasksError:
             pass  # the server is gone or the task ended: its outputs are dropped all the same
 
-    @_usage("%bgtasks [--all]", "%bgtasks attach ID")
+    @_usage("%bgtasks [--all]", "%bgtasks attach ID", "%bgtasks schedules")
     @magic_arguments()
-    @argument("action", nargs="?", choices=("attach",), metavar="attach",
-              help="Show one task's widget.")
+    @argument("action", nargs="?", choices=("attach", "schedules"), metavar="attach|schedules",
+              help="attach: show one task's widget; schedules: a live table of every schedule.")
     @argument("id", nargs="?", metavar="ID", help="The task id (for attach).")
     @argument("--all", action="store_true", help="Every task, not only this kernel's.")
     @argument("-h", "--help", action="store_true", help="Show this help.")
@@ -273,7 +332,9 @@ class BgTaskMagics(Magics):
     def bgtasks(self, line: str) -> TaskHandle | None:
         """Show a live table of this kernel's tasks (--all: everyone's), or with
         attach ID the widget of one task (_ becomes its handle). An attached
-        %%bgtask cell sets its outputs here when it ends (e.g. after a restart)."""
+        %%bgtask cell sets its outputs here when it ends (e.g. after a restart).
+        %bgtasks schedules shows every schedule on the server, live, with an
+        Enable/Disable button each."""
         try:
             args = parse_argstring(self.bgtasks, line)
             if args.help:
@@ -290,12 +351,68 @@ class BgTaskMagics(Magics):
                 return handle
             if args.id:
                 raise UsageError(f"unexpected argument {args.id!r}")
+            if args.action == "schedules":
+                from .schedules import SchedulesTable
+
+                display(SchedulesTable(client))
+                return None
             display(_table(client, None if args.all else kernel_id()))
         except (UsageError, BgTasksError) as exc:
             raise _refusal("%bgtasks", exc) from None
         except SystemExit:
             return None
         return None
+
+
+def _check_schedule_options(args: Any) -> None:
+    """Refuse, naming the option, what a schedule cannot do (before anything is sent)."""
+    if args.every is not None and args.cron is not None:
+        raise UsageError("--every and --cron: give one of them (seconds, or a cron expression)")
+    if args.tz is not None and args.cron is None:
+        raise UsageError("--tz: goes with --cron (the time zone its fields are read in)")
+    if args.executor == "kernel":
+        raise UsageError("--executor kernel: not with --every/--cron: a schedule's runs happen "
+                         "in a worker ('process'), since this kernel may be busy or gone when "
+                         "one fires")
+    if args.key is not None:
+        raise UsageError("--key: not with --every/--cron: a schedule already runs one run at a "
+                         "time (a fire time while its last run is live is skipped)")
+    if args.scope == "kernel":
+        raise UsageError("--scope kernel: not with --every/--cron: a schedule outlives this "
+                         "kernel; stop it with its Disable button, _.disable() or _.delete()")
+
+
+def _unquote(text: str | None) -> str | None:
+    """``'0 9 * * 1-5'`` -> ``0 9 * * 1-5``: IPython's argument splitting keeps the quotes
+    that hold a cron expression's fields together."""
+    if text is not None and len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+        return text[1:-1]
+    return text
+
+
+def _option_message(exc: ServerError) -> str:
+    """The server's 400 (``cron: 'x' must have five fields...``) as the magic's option
+    (``--cron: 'x' must have five fields...``)."""
+    text = str(exc)
+    field = exc.field or ""
+    option = OPTION_OF_FIELD.get(field.split(".")[0])
+    if option is None:
+        return text
+    if text.startswith(f"{field}: "):
+        text = text[len(field) + 2:]
+    return f"{option}: {text}"
+
+
+def _schedule_note(job: CodeJob, schedule_id: str, expression: bool) -> str:
+    inputs = ", ".join(sorted(job.inputs))
+    frozen = (f"Each run uses the inputs as they were when the schedule was made ({inputs})."
+              if inputs else "Each run runs the code as it was when the schedule was made.")
+    outputs = (f" Its outputs ({', '.join(job.outputs)}) are not set in this notebook:"
+               if job.outputs else " Nothing is set in this notebook:")
+    if expression:
+        outputs = " Its value is not set in this notebook:"
+    return (frozen + outputs + " each run's result is in the Background Tasks panel and at "
+            f"GET tasks?schedule_id={schedule_id}.")
 
 
 def _known_id(handle: TaskHandle) -> str:

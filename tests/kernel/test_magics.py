@@ -156,8 +156,6 @@ def test_line_magic_binds_the_handle_to_underscore(loaded: Kernel, rest: Rest) -
     ("%%bgtask --bogus\nx = 1", "unrecognized arguments: --bogus"),
     ("%%bgtask --executor nowhere\nx = 1", "invalid choice"),
     ("%%bgtask --timeout soon\nx = 1", "invalid float value"),
-    ("%%bgtask --every 5\nx = 1", "schedules (--every/--cron) are not available in this version"),
-    ("%%bgtask --cron '*/5 * * * *'\nx = 1", "schedules (--every/--cron) are not available"),
     ("%%bgtask --in 'a b'\nx = 1", "not a variable name"),
     ("%%bgtask --in nothere\nx = 1", "--in nothere: no such variable"),
     ("%%bgtask\nx = (", "not valid Python"),
