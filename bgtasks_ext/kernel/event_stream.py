@@ -6,6 +6,9 @@ however many widgets watch, reconnects with backoff, and on every (re)connect re
 the snapshot: tasks that ended while it was away (absent from the snapshot, which only
 holds live tasks) are read once over REST, so no watcher misses its task's end.
 
+Schedules too: ``schedule`` messages (and each snapshot's ``schedules``) go to
+``watch_schedules`` callbacks, which keep schedule handles and widgets current.
+
 Logs come the same way (``follow_log``: the server pushes what a task prints, coalesced),
 so an open log in a widget costs no request per second. Each follower has its own offset;
 the server follows from the smallest, and a reconnect follows again from there.
