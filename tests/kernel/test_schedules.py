@@ -111,6 +111,10 @@ def test_the_widget_shows_next_fire_times_and_its_disable_button_stops_runs(
     # And Enable starts it again
     loaded.click(disable)
     assert _wait(lambda: len(_runs(rest, schedule_id)) > count, 10)
+    # And the widget's callbacks in the events thread raised nothing
+    errors = loaded.eval("[e for e in __import__('bgtasks_ext.kernel.client', fromlist=['x'])"
+                         ".get_client().events.errors if 'chedule' in e]")
+    assert errors == []
 
 
 def test_schedule_calls_a_function_with_its_arguments(loaded: Kernel, rest: Rest) -> None:
@@ -200,3 +204,17 @@ def test_rerunning_an_every_cell_disables_the_schedule_it_made_before(loaded: Ke
     assert rest("GET", f"schedules/{first}").json()["enabled"] is False
     assert rest("GET", f"schedules/{second}").json()["enabled"] is True
     assert f"Replaces schedule {first}" in widget_text(loaded)
+
+
+def test_the_line_magic_schedules_an_expression(loaded: Kernel, rest: Rest) -> None:
+    # Given a function in the notebook
+    loaded.execute_ok("def area(w, h):\n    return w * h\nside = 4")
+    # When one expression is scheduled with the line magic
+    loaded.execute_ok("h = %bgtask --every 0.5 --no-widget area(side, 5)")
+    schedule_id = loaded.eval("h.id")
+    assert loaded.eval("_.id") == schedule_id
+    # Then its runs' results are the expression's value, with the input as it was
+    loaded.execute_ok("side = 100")
+    assert _wait(lambda: len(_finished(rest, schedule_id)) >= 2)
+    assert {t["result_preview"]["value"] for t in _finished(rest, schedule_id)} == {20}
+    assert rest("GET", f"schedules/{schedule_id}").json()["name"] == "area(side, 5)"
