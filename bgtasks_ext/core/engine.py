@@ -14,41 +14,33 @@ it to asyncio with :meth:`asubmit` and thread-safe listeners.
 from __future__ import annotations
 
 import builtins
-import contextlib
 import logging
 import pickle
 import threading
 import time
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Mapping
+from concurrent.futures import Future
+from dataclasses import replace
+from typing import Any, Callable, Mapping, Sequence
 
 from . import policy, recovery, retry
 from .admission import admit
 from .attempt import too_large
+from .config import EngineConfig
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
-from .leases import Heartbeat
+from .history import History
+from .listeners import Listener, Listeners, LogListener
 from .notes import check_note
-from .models import (
-    LogChunk,
-    Page,
-    Progress,
-    Task,
-    TaskError,
-    TaskEvent,
-    TaskFilter,
-    TaskSpec,
-    new_id,
-)
-from .ports import AppendLog, DeleteTask, DropInputs, Executor, Job, Op, Outcome, OutcomeStatus, Prune, PutBlob, PutTask, Store
+from .models import LogChunk, Page, Progress, Task, TaskFilter, TaskSpec
+from .ports import AppendLog, Executor, Job, Op, Outcome, OutcomeStatus, PutBlob, PutTask, Store
 from .registry import KindRegistry
+from .retention import Retention
+from .sharing import Sharing
 from .states import State, advance
+from .store_failures import StoreFailures
 from .timers import Timer, Timers
 from .writer import Writer
 
 log = logging.getLogger(__name__)
-
-Listener = Callable[[TaskEvent], None]
-LogListener = Callable[[set[str]], None]
 
 _PICKLED_NONE = pickle.dumps(None, protocol=pickle.HIGHEST_PROTOCOL)
 _NONE_PICKLES = frozenset(pickle.dumps(None, protocol=p) for p in range(2, pickle.HIGHEST_PROTOCOL + 1))
@@ -59,39 +51,6 @@ _NO_PROGRESS = Progress()
 _SCHEDULE = "schedule"
 _STORED = "stored"
 _LOGGED = "logged"
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """The engine's tunables (the server fills them from ``c.BgTasks`` traits)."""
-
-    default_executor: str = "process"
-    default_timeout: float | None = None
-    log_cap: int = 1_000_000
-    """Characters of log kept per task (the newest)."""
-    keep: int | None = 10_000
-    """Terminal tasks kept in history (``None``: no count limit)."""
-    max_age: float | None = 30 * 86_400
-    """Seconds a terminal task is kept (``None``: no age limit)."""
-    cancel_grace: float = 5.0
-    """Seconds a cancelled task gets before the executor escalates."""
-    retry_backoff: float = 1.0
-    """First retry delay in seconds; doubles each attempt."""
-    retry_backoff_max: float = 300.0
-    progress_persist_interval: float = 1.0
-    """Seconds between two stored progress snapshots of one running task."""
-    prune_every: int = 1000
-    """Prune history after this many tasks ended (and at start)."""
-    max_result_bytes: int = 256 * 2**20
-    """The largest pickled result kept; a bigger one fails its task (``result_too_large``)."""
-    keep_inputs_for: float | None = 86_400.0
-    """Seconds an ended task's ``input`` blob is kept (for a retry): 0 drops it as the task
-    ends, ``None`` keeps it as long as the task."""
-    server_id: str = field(default_factory=new_id)
-    """This server among those sharing the store: its tasks record it (fresh per start)."""
-    lease_ttl: float = 10.0
-    """Seconds this server's lease lasts unrenewed (renewed every third of it): when it
-    dies, another server on the store adopts its tasks within this time."""
 
 
 class Engine:
@@ -115,29 +74,28 @@ class Engine:
         self.config = config
         self.server_id = config.server_id
         self._clock = clock
-        self._heartbeat = Heartbeat(store, config.server_id, config.lease_ttl, clock,
-                                    self._adopt_orphans)
         self._lock = threading.RLock()
         self._ended = threading.Condition(self._lock)
-        self._history = threading.Lock()
-        """Serializes the changes of ended tasks' records (a note, a delete)."""
         self._live: dict[str, Task] = {}
         self._keys: dict[str, str] = {}
         self._timers_by_task: dict[str, list[Timer]] = {}
         self._persisted_at: dict[str, float] = {}
         self._unstored: dict[str, Task] = {}
-        self._store_failures: set[str] = set()
-        self._unstorable: dict[str, Task] = {}
-        """Ended tasks whose end the store refused twice: shown from memory."""
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
-        self._listeners: list[Listener] = []
-        self._log_listeners: list[LogListener] = []
-        self._seq = 0
-        self._ended_since_prune = 0
         self._running = False
         self._stopping = False
         self._writer: Writer | None = None
         self._timers: Timers | None = None
+        # Collaborators, each handed the state it works on (see their modules).
+        self._listeners = Listeners(self._lock)
+        self._retention = Retention(config, clock)
+        self._failures = StoreFailures(self._ended, self._live, self._unstored, clock, self._apply,
+                                       self._drop, self._emit, self._cancel_in_executor)
+        self._history = History(self._lock, self._unstored, self._failures.unstorable, self.get,
+                                lambda ops: self._durable(ops).result(), self._emit)
+        self._sharing = Sharing(store, config.server_id, config.lease_ttl, clock, self._lock,
+                                self._live, self._keys, lambda: self.running, self._adopt,
+                                self._apply, self._emit, self._put, self._schedule)
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
@@ -149,65 +107,22 @@ class Engine:
         self._timers = Timers(self._clock)
         for executor in self.executors.values():
             executor.start(self)
-        self._heartbeat.take()
-        orphans = self.store.adopt_orphans(self.server_id, self._clock())
-        changed, pending = recovery.settle(orphans, self._clock(), self.store.started())
-        ops: list[Op] = [PutTask(task) for task in changed]
-        ops.append(Prune(self.config.keep, self._prune_before()))
-        now, keep_inputs = self._clock(), self.config.keep_inputs_for
-        if keep_inputs is not None:
-            # Inputs whose timers a previous run took with it: the old ones now, the
-            # rest (ended before this start) once their retention has passed.
-            ops.append(DropInputs(now - keep_inputs))
-            if keep_inputs > 0:
-                self._timers.at(now + keep_inputs, self._drop_inputs, now, None)
-        fut = self._writer.put(ops, durable=True)
-        assert fut is not None
-        fut.result()
+        ops, pending = self._sharing.recover()
+        ops += self._retention.start(self._writer, self._timers)
+        self._durable(ops).result()
         self.store.clear_started()  # what the notes spoke for is settled and stored
         with self._lock:
             self._running = True
-            runnable = [task.id for task in pending if self._adopt(task)]
+            runnable = self._sharing.run_here(pending)
         # Off the lock: an executor may claim in the calling thread (see _hand_off).
         for task_id in runnable:
             self._schedule(task_id)
-        self._heartbeat.start(self._timers)
+        self._sharing.start(self._timers)
 
     def beat(self) -> None:
         """Renew this server's lease and adopt the tasks of servers that are gone, now
         (what the heartbeat does every ``lease_ttl / 3``)."""
-        self._heartbeat.beat(reschedule=False)
-
-    def _adopt_orphans(self) -> None:
-        """At a heartbeat: take over the live tasks of servers that died while this one
-        runs, settled as at a start (and shown to listeners as they change)."""
-        if not self.running:
-            return
-        now = self._clock()
-        with self._lock:
-            mine = set(self._live)
-        orphans = [t for t in self.store.adopt_orphans(self.server_id, now) if t.id not in mine]
-        if not orphans:
-            return
-        log.warning("bgtasks: adopting %d task(s) of a server that is gone", len(orphans))
-        changed, pending = recovery.settle(orphans, now, self.store.started())
-        runnable = []
-        with self._lock:
-            if not self.running:
-                return  # adopted in the store: the next start on it takes them
-            by_id = {t.id: t for t in changed}
-            for task in orphans:
-                new = by_id.get(task.id, task)
-                if new.terminal:
-                    self._apply(new)
-                elif self._adopt(new):
-                    if new is not task:  # re-queued for its next attempt
-                        assert self._writer is not None
-                        self._writer.put([PutTask(new)])
-                    self._emit("state", new)
-                    runnable.append(new.id)
-        for task_id in runnable:
-            self._schedule(task_id)
+        self._sharing.heartbeat.beat(reschedule=False)
 
     def stop(self, grace: float | None = None) -> None:
         """Stop: running tasks get their cancel signal and ``grace`` seconds; what they
@@ -229,7 +144,7 @@ class Engine:
         self._timers.close()
         self._writer.close()
         # Its records final and stored: what stays live (pending) is free to adopt.
-        self._heartbeat.stop()
+        self._sharing.stop()
         self.store.close()
 
     @property
@@ -248,29 +163,13 @@ class Engine:
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call ``listener(event)`` for every change, in order, from the thread that
         made it (under the engine lock: it must be quick and must not call back)."""
-        with self._lock:
-            self._listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._listeners:
-                    self._listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe(listener)
 
     def subscribe_logs(self, listener: LogListener) -> Callable[[], None]:
         """Call ``listener(task_ids)`` on the writer thread once per committed batch that
         appended to those tasks' logs: a reader woken by it finds the text stored. Quick,
         like every listener (the writer waits for it)."""
-        with self._lock:
-            self._log_listeners.append(listener)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if listener in self._log_listeners:
-                    self._log_listeners.remove(listener)
-
-        return unsubscribe
+        return self._listeners.subscribe_logs(listener)
 
     def live_tasks(self) -> list[Task]:
         """A snapshot of every non-terminal task, oldest first."""
@@ -282,7 +181,7 @@ class Engine:
         them, read together: a listener that drops events up to that ``seq`` and applies
         the rest on top of the snapshot misses and repeats nothing."""
         with self._lock:
-            seq, tasks = self._seq, list(self._live.values())
+            seq, tasks = self._listeners.seq, list(self._live.values())
         tasks.sort(key=lambda t: t.id)
         return seq, tasks
 
@@ -306,37 +205,23 @@ class Engine:
         live here as after :meth:`create` (``created`` event, then dispatched)."""
         spec = replace(spec, schedule_id=schedule_id, scheduled_for=fire_time)
         self._check_running()
-        task = admit(spec, self.kinds, self.executors, self.config.default_executor,
-                     self.config.default_timeout, self._clock(), server_id=self.server_id)
-        if not self.store.insert_run(task, spec.payload, schedule_id, fire_time):
-            return None
-        with self._lock:
-            if not self.running:
-                # Stored, pending, this server's: with its lease released at stop, the
-                # next server (or start) on the store adopts and runs it.
-                return task
-            self._live[task.id] = task
-            if task.key is not None:
-                self._keys.setdefault(task.key, task.id)
-            self._emit("created", task)
-        self._schedule(task.id)
-        return task
+        task = self._admit(spec, server_id=self.server_id)
+        return self._sharing.create_run(task, spec.payload, schedule_id, fire_time)
 
     def lease(self, name: str, ttl: float) -> bool:
         """Take or renew lease ``name`` in the store for this server (``False``: another
         server holds it). For whatever one server of several must do alone (firing
         schedules, host workers)."""
-        return self.store.lease(name, self.server_id, ttl, self._clock())
+        return self._sharing.lease(name, ttl)
 
     def release(self, name: str) -> None:
         """Give lease ``name`` up, if this server holds it."""
-        self.store.release(name, self.server_id)
+        self._sharing.release(name)
 
     def check(self, spec: TaskSpec) -> None:
         """Raise what :meth:`create` would refuse ``spec`` for; create nothing."""
         self._check_running()
-        admit(spec, self.kinds, self.executors, self.config.default_executor,
-              self.config.default_timeout, self._clock())
+        self._admit(spec)
 
     def submit(self, spec: TaskSpec) -> Task:
         """:meth:`create`, returning only the task."""
@@ -355,7 +240,7 @@ class Engine:
 
     def get(self, task_id: str) -> Task:
         with self._lock:
-            task = self._live.get(task_id) or self._unstored.get(task_id) or self._unstorable.get(task_id)
+            task = self.get_live(task_id)
         if task is None:
             task = self.store.get(task_id)
         if task is None:
@@ -364,14 +249,13 @@ class Engine:
 
     def get_live(self, task_id: str) -> Task | None:
         """The task if it is live or just ended (memory only: never touches the store)."""
-        return self._live.get(task_id) or self._unstored.get(task_id) or self._unstorable.get(task_id)
+        return self._live.get(task_id) or self._unstored.get(task_id) or self._failures.unstorable.get(task_id)
 
     def list(self, flt: TaskFilter = TaskFilter(), limit: int = 100, cursor: str | None = None) -> Page:
         """A page of stored tasks, newest first, with live tasks shown as they are now."""
         page = self.store.list(flt, limit, cursor)
         with self._lock:
-            tasks = [self._live.get(t.id) or self._unstored.get(t.id) or self._unstorable.get(t.id) or t
-                     for t in page.tasks]
+            tasks = [self.get_live(t.id) or t for t in page.tasks]
         return Page([t for t in tasks if flt.matches(t)], page.next_cursor)
 
     def cancel(self, task_id: str) -> Task:
@@ -415,14 +299,7 @@ class Engine:
             live = task_id in self._live
         if live:
             return self.cancel(task_id)
-        with self._history:
-            task = self.get(task_id)
-            assert self._writer is not None
-            fut = self._writer.put([DeleteTask(task_id)], durable=True)
-            assert fut is not None
-            fut.result()
-            with self._lock:
-                self._emit("deleted", task)
+        self._history.delete(task_id)
         return None
 
     def set_note(self, task_id: str, note: str | None) -> Task:
@@ -436,25 +313,11 @@ class Engine:
             task = self._live.get(task_id)
             if task is not None:
                 task = task.evolve(note=note)
-                fut = self._writer.put([PutTask(task)], durable=True)  # (raises once closed)
+                fut = self._durable([PutTask(task)])  # (raises once closed)
                 self._live[task_id] = task
                 self._emit("note", task)  # in order with the task's other changes
         if task is None:  # ended: serialized with delete, so a note revives no deleted task
-            with self._history:
-                with self._lock:
-                    ended = self._unstored.get(task_id) or self._unstorable.get(task_id)
-                task = (ended or self.get(task_id)).evolve(note=note)
-                with self._lock:
-                    for memory in (self._unstored, self._unstorable):
-                        if task_id in memory:  # (not once stored meanwhile)
-                            memory[task_id] = task
-                fut = self._writer.put([PutTask(task)], durable=True)
-                assert fut is not None
-                fut.result()
-                with self._lock:
-                    self._emit("note", task)
-            return task
-        assert fut is not None
+            return self._history.set_note(task_id, note)
         fut.result()
         return task
 
@@ -546,7 +409,7 @@ class Engine:
     def log(self, task_id: str, text: str) -> None:
         if self._writer is not None and text:
             # A note only when someone listens: it costs an after-commit call per batch.
-            note = (_LOGGED, task_id) if self._log_listeners else None
+            note = (_LOGGED, task_id) if self._listeners.hear_logs else None
             self._writer.put([AppendLog(task_id, text, self.config.log_cap)], note=note)
 
     def done(self, task_id: str, outcome: Outcome) -> None:
@@ -566,8 +429,7 @@ class Engine:
         """Make the task live and queue its first writes, under the lock so that no later
         change of it can be queued first. Returns the task and a future of the commit
         (``None`` when ``key`` matched a live task, which is returned instead)."""
-        task = admit(spec, self.kinds, self.executors, self.config.default_executor,
-                     self.config.default_timeout, self._clock(), task_id, self.server_id)
+        task = self._admit(spec, task_id, self.server_id)
         ops: list[Op] = [PutTask(task)]
         if spec.payload is not None:
             ops.append(PutBlob(task.id, "input", spec.payload))
@@ -590,18 +452,29 @@ class Engine:
             self._emit("created", task)
         return task, waiter
 
+    def _admit(self, spec: TaskSpec, task_id: str | None = None,
+               server_id: str | None = None) -> Task:
+        return admit(spec, self.kinds, self.executors, self.config.default_executor,
+                     self.config.default_timeout, self._clock(), task_id, server_id)
+
+    def _durable(self, ops: Sequence[Op]) -> Future[None]:
+        """Queue ``ops``; the future is set once they are committed."""
+        assert self._writer is not None
+        fut = self._writer.put(ops, durable=True)
+        assert fut is not None
+        return fut
+
+    def _put(self, ops: Sequence[Op]) -> None:
+        assert self._writer is not None
+        self._writer.put(ops)
+
     def _check_running(self) -> None:
         if not self._running or self._stopping:
             raise EngineClosed()
 
     def _emit(self, change: str, task: Task) -> None:
-        self._seq += 1
-        event = TaskEvent(self._seq, change, task)
-        for listener in self._listeners:
-            try:
-                listener(event)
-            except Exception:
-                log.exception("task event listener failed")
+        """Tell listeners, under the lock (see :mod:`.listeners`)."""
+        self._listeners.emit(change, task)
 
     def _change(self, task: Task, state: State, **fields: Any) -> Task:
         """Apply one allowed, non-terminal state change to a live task."""
@@ -617,25 +490,12 @@ class Engine:
         :func:`.states.advance`) the truth: store it, tell listeners, and keep the live
         set, timers and waiters in step. The one place a record's change lands."""
         if new.terminal:
-            self._forget(new.id)
-            if new.key is not None and self._keys.get(new.key) == new.id:
-                del self._keys[new.key]
+            self._drop(new)
             self._unstored[new.id] = new
             ops: list[Op] = [PutTask(new)]
             if result is not None and result not in _NONE_PICKLES:
                 ops.append(PutBlob(new.id, "result", result))
-            if new.has_payload and self.config.keep_inputs_for is not None:
-                ended_at = new.finished_at or self._clock()
-                if self.config.keep_inputs_for <= 0:
-                    ops.append(DropInputs(ended_at, new.id))
-                elif self._timers is not None:
-                    with contextlib.suppress(EngineClosed):  # stopped: the next start sweeps
-                        self._timers.at(ended_at + self.config.keep_inputs_for,
-                                        self._drop_inputs, ended_at, new.id)
-            self._ended_since_prune += 1
-            if self._ended_since_prune >= self.config.prune_every:
-                self._ended_since_prune = 0
-                ops.append(Prune(self.config.keep, self._prune_before()))
+            ops += self._retention.ended(new)  # (its input's timer, a prune now and then)
             assert self._writer is not None
             self._writer.put(ops, note=(_STORED, new.id))
             self._emit("state", new)
@@ -660,6 +520,12 @@ class Engine:
             timer.cancel()
         self._persisted_at.pop(task_id, None)
 
+    def _drop(self, task: Task) -> None:
+        """Take a task out of the live set and the key index (it ended, or never was)."""
+        self._forget(task.id)
+        if task.key is not None and self._keys.get(task.key) == task.id:
+            del self._keys[task.key]
+
     def _after_commit(self, notes: builtins.list[tuple[str, str]]) -> None:
         """On the writer thread, once per committed batch: start the tasks whose first
         write is now durable, and wake :meth:`wait` callers whose task is now stored.
@@ -672,16 +538,10 @@ class Engine:
             with self._ended:
                 for task_id in stored:
                     self._unstored.pop(task_id, None)
-                if self._store_failures:
-                    self._store_failures.difference_update(stored)
+                self._failures.stored(stored)
                 self._ended.notify_all()
-        if self._log_listeners:
-            logged = {task_id for what, task_id in notes if what == _LOGGED}
-            for listener in list(self._log_listeners) if logged else ():
-                try:
-                    listener(logged)
-                except Exception:
-                    log.exception("log listener failed")
+        if self._listeners.hear_logs:
+            self._listeners.logged({task_id for what, task_id in notes if what == _LOGGED})
         if not self._running or self._stopping:
             return
         now = self._clock()
@@ -693,48 +553,13 @@ class Engine:
                 self._start_or_wait(task, now)
 
     def _after_failure(self, note: Any, task_ids: builtins.set[str], exc: BaseException) -> None:
-        """On the writer thread: the store refused a group of writes. A task whose
-        creation was refused never existed (its creator got the error); any other task
-        in the group ends ``failed`` with reason ``store_error``, so memory and store
-        never disagree."""
-        if note is not None and note[0] == _SCHEDULE:
-            with self._lock:
-                task = self._live.get(note[1])
-                if task is not None and task.state is State.PENDING:
-                    self._forget(task.id)
-                    if task.key is not None and self._keys.get(task.key) == task.id:
-                        del self._keys[task.key]
-                    self._emit("deleted", task)
-                task_ids = task_ids - {note[1]}
-        if task_ids:
-            self._store_failed(sorted(task_ids), f"the task store could not write it: {exc}")
+        """On the writer thread: the store refused a group of writes (see
+        :mod:`.store_failures`: memory and store never disagree)."""
+        created = note[1] if note is not None and note[0] == _SCHEDULE else None
+        self._failures.refused(created, task_ids, exc)
 
-    def _store_failed(self, task_ids: builtins.list[str], why: str) -> None:
-        still_running: builtins.list[Task] = []
-        with self._ended:
-            now = self._clock()
-            for task_id in task_ids:
-                if task_id in self._store_failures:
-                    # Even its failure could not be stored: stop trying, release waiters;
-                    # this server shows the failure from memory (the next start, finding
-                    # the stored record live, settles it as interrupted).
-                    log.error("bgtasks: task %s could not be stored at all", task_id)
-                    ended = self._unstored.pop(task_id, None)
-                    if ended is not None:
-                        self._unstorable[task_id] = ended
-                    self._store_failures.discard(task_id)
-                    self._ended.notify_all()
-                    continue
-                task = self._live.get(task_id) or self._unstored.get(task_id)
-                if task is None:
-                    continue
-                self._store_failures.add(task_id)
-                self._live[task_id] = task  # live again until its failure is stored
-                self._apply(policy.store_failed(task, now, why))
-                if task.state in (State.RUNNING, State.CANCELLING):
-                    still_running.append(task)  # its code runs on: stop it
-        for task in still_running:  # (outside the lock: executors call back into it)
-            self.executors[task.executor].cancel(task.id, self.config.cancel_grace)
+    def _cancel_in_executor(self, task: Task) -> None:
+        self.executors[task.executor].cancel(task.id, self.config.cancel_grace)
 
     def _backoff(self, attempt: int) -> float:
         """Seconds before retry number ``attempt`` runs (exponential, capped)."""
@@ -815,12 +640,3 @@ class Engine:
             if task is not None and task.attempt == attempt and task.state is State.CANCELLING:
                 log.warning("executor %s never confirmed cancel of %s", task.executor, task_id)
                 self.done(task_id, Outcome(OutcomeStatus.CANCELLED))
-
-    def _drop_inputs(self, before: float, task_id: str | None) -> None:
-        """A timer's due: an ended task's input retention has passed (see :class:`DropInputs`)."""
-        if self._writer is not None:
-            with contextlib.suppress(EngineClosed):
-                self._writer.put([DropInputs(before, task_id)])
-
-    def _prune_before(self) -> float | None:
-        return None if self.config.max_age is None else self._clock() - self.config.max_age

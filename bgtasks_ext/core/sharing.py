@@ -1,0 +1,146 @@
+"""The engine's side of sharing one store with other servers.
+
+Several servers may run on one store (two ``jupyter lab`` in one home, JupyterHub named
+servers). What that asks of an engine, beside its own tasks, is here:
+
+- its lease (:class:`.leases.Heartbeat`), taken before it looks at any task and renewed
+  while it runs;
+- the *orphans* (live tasks of servers that are gone), adopted at the start and at each
+  beat, settled by the one rule (:mod:`.recovery`), the pending ones run here;
+- a schedule's run, made once per fire time whichever server tries (the store decides,
+  :meth:`.ports.Store.insert_run`);
+- named leases, for what one server of several must do alone (firing schedules).
+
+Apart from the engine because it is one concern with its own reasons (see
+docs/ARCHITECTURE.md, "Recovery and stop"); it changes states only through what the
+engine hands it (``apply``, ``adopt``), under the engine's lock, which it is handed too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable, Sequence
+
+from . import recovery
+from .leases import Heartbeat
+from .models import Task
+from .ports import Op, PutTask, Store
+from .timers import Timers
+
+log = logging.getLogger(__name__)
+
+
+class Sharing:
+    """One engine among the servers on its store. Every argument but the lease's is the
+    engine's own: its lock, live tasks and key index, whether it runs, and its change
+    functions (``adopt``: take a recovered pending task, ``False`` when it cannot run
+    here; ``put``: queue writes; ``schedule``: hand a task to its executor)."""
+
+    def __init__(
+        self,
+        store: Store,
+        server_id: str,
+        lease_ttl: float,
+        clock: Callable[[], float],
+        lock: threading.RLock,
+        live: dict[str, Task],
+        keys: dict[str, str],
+        running: Callable[[], bool],
+        adopt: Callable[[Task], bool],
+        apply: Callable[[Task], Task],
+        emit: Callable[[str, Task], None],
+        put: Callable[[Sequence[Op]], None],
+        schedule: Callable[[str], None],
+    ) -> None:
+        self.store = store
+        self.server_id = server_id
+        self._clock = clock
+        self._lock = lock
+        self._live = live
+        self._keys = keys
+        self._running = running
+        self._adopt = adopt
+        self._apply = apply
+        self._emit = emit
+        self._put = put
+        self._schedule = schedule
+        self.heartbeat = Heartbeat(store, server_id, lease_ttl, clock, self.adopt_orphans)
+
+    def recover(self) -> tuple[list[Op], list[Task]]:
+        """At the start: take this server's lease, then adopt the orphans. Returns the
+        writes that settle them and the pending ones to :meth:`run_here` once running."""
+        self.heartbeat.take()
+        orphans = self.store.adopt_orphans(self.server_id, self._clock())
+        changed, pending = recovery.settle(orphans, self._clock(), self.store.started())
+        return [PutTask(task) for task in changed], pending
+
+    def run_here(self, pending: list[Task]) -> list[str]:
+        """Under the engine lock: take recovered pending tasks live; the ids that can run."""
+        return [task.id for task in pending if self._adopt(task)]
+
+    def adopt_orphans(self) -> None:
+        """At a heartbeat: take over the live tasks of servers that died while this one
+        runs, settled as at a start (and shown to listeners as they change)."""
+        if not self._running():
+            return
+        now = self._clock()
+        with self._lock:
+            mine = set(self._live)
+        orphans = [t for t in self.store.adopt_orphans(self.server_id, now) if t.id not in mine]
+        if not orphans:
+            return
+        log.warning("bgtasks: adopting %d task(s) of a server that is gone", len(orphans))
+        changed, pending = recovery.settle(orphans, now, self.store.started())
+        runnable = []
+        with self._lock:
+            if not self._running():
+                return  # adopted in the store: the next start on it takes them
+            by_id = {t.id: t for t in changed}
+            for task in orphans:
+                new = by_id.get(task.id, task)
+                if new.terminal:
+                    self._apply(new)
+                elif self._adopt(new):
+                    if new is not task:  # re-queued for its next attempt
+                        self._put([PutTask(new)])
+                    self._emit("state", new)
+                    runnable.append(new.id)
+        for task_id in runnable:
+            self._schedule(task_id)
+
+    def create_run(self, task: Task, payload: bytes | None, schedule_id: str,
+                   fire_time: float) -> Task | None:
+        """Store ``task`` (admitted) as the run of ``schedule_id`` for ``fire_time`` unless
+        that fire time has one (``None``); then make it live here (see
+        :meth:`.engine.Engine.create_run`)."""
+        if not self.store.insert_run(task, payload, schedule_id, fire_time):
+            return None
+        with self._lock:
+            if not self._running():
+                # Stored, pending, this server's: with its lease released at stop, the
+                # next server (or start) on the store adopts and runs it.
+                return task
+            self._live[task.id] = task
+            if task.key is not None:
+                self._keys.setdefault(task.key, task.id)
+            self._emit("created", task)
+        self._schedule(task.id)
+        return task
+
+    def lease(self, name: str, ttl: float) -> bool:
+        """Take or renew lease ``name`` for this server (``False``: another holds it)."""
+        return self.store.lease(name, self.server_id, ttl, self._clock())
+
+    def release(self, name: str) -> None:
+        """Give lease ``name`` up, if this server holds it."""
+        self.store.release(name, self.server_id)
+
+    def start(self, timers: Timers) -> None:
+        """Running: beat from now on."""
+        self.heartbeat.start(timers)
+
+    def stop(self) -> None:
+        """This server's records are final and stored: give its lease up, so what stays
+        live (pending) is at once another server's (or the next start's) to adopt."""
+        self.heartbeat.stop()
