@@ -407,10 +407,15 @@ class Scheduler:
             raise EngineClosed()
 
     def _check_task(self, spec: TaskSpec) -> Mapping[str, Any]:
-        """The engine's admission rule for the tasks a schedule makes."""
+        """The engine's admission rule for the tasks a schedule makes; and no executor that
+        runs in a kernel: a run is made by the scheduler, with no kernel there to claim it."""
         engine = self.engine
-        return admit(spec, engine.kinds, engine.executors, engine.config.default_executor,
-                     engine.config.default_timeout, self._clock()).params
+        task = admit(spec, engine.kinds, engine.executors, engine.config.default_executor,
+                     engine.config.default_timeout, self._clock())
+        if getattr(engine.executors.get(task.executor), "in_kernel", False):
+            raise InvalidInput("executor", f"{task.executor!r} runs a task in the kernel that "
+                               "launched it, and a schedule's runs have none: use 'process'")
+        return task.params
 
     def _emit(self, change: str, schedule: Schedule) -> None:
         event = ScheduleEvent(change, schedule)

@@ -81,6 +81,8 @@ async def test_the_preview_answers_next_fire_times_and_stores_nothing(bgtasks_ap
     ({"kind": "nope", "every": 1}, "kind"),
     ({"kind": "count", "every": 1, "colour": "red"}, "colour"),
     ({"kind": "count", "every": 1, "start_at": "tomorrow"}, "start_at"),
+    ({"kind": "count", "every": 1, "executor": "kernel", "origin": {"kernel_id": "k1"}}, "executor"),
+    ({"kind": "count", "every": 1, "executor": "gpu"}, "executor"),
 ])
 async def test_bad_schedules_are_refused_naming_the_field(bgtasks_app: Any, jp_fetch: Any,
                                                           body: dict[str, Any], field: str) -> None:
