@@ -9,6 +9,11 @@ end becomes the task's next state is decided by :mod:`.policy`, for every path.
 
 The engine is plain threads so it can be driven from anywhere; the server bridges
 it to asyncio with :meth:`asubmit` and thread-safe listeners.
+
+What changes no state, or is a path of its own, lives beside it in collaborators
+handed the engine's lock and state explicitly: :mod:`.dispatch`, :mod:`.listeners`,
+:mod:`.retention`, :mod:`.store_failures`, :mod:`.history`, :mod:`.sharing`. Their
+state changes still land through :meth:`Engine._apply`.
 """
 
 from __future__ import annotations
@@ -22,22 +27,23 @@ from concurrent.futures import Future
 from dataclasses import replace
 from typing import Any, Callable, Mapping, Sequence
 
-from . import policy, recovery, retry
+from . import policy, retry
 from .admission import admit
 from .attempt import too_large
 from .config import EngineConfig
+from .dispatch import Dispatch
 from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
 from .history import History
 from .listeners import Listener, Listeners, LogListener
 from .notes import check_note
 from .models import LogChunk, Page, Progress, Task, TaskFilter, TaskSpec
-from .ports import AppendLog, Executor, Job, Op, Outcome, OutcomeStatus, PutBlob, PutTask, Store
+from .ports import AppendLog, Executor, Op, Outcome, OutcomeStatus, PutBlob, PutTask, Store
 from .registry import KindRegistry
 from .retention import Retention
 from .sharing import Sharing
 from .states import State, advance
 from .store_failures import StoreFailures
-from .timers import Timer, Timers
+from .timers import Timers
 from .writer import Writer
 
 log = logging.getLogger(__name__)
@@ -54,6 +60,8 @@ _LOGGED = "logged"
 
 
 class Engine:
+    """Tasks from creation to their stored end, on one store and its executors."""
+
     def __init__(
         self,
         store: Store,
@@ -78,7 +86,6 @@ class Engine:
         self._ended = threading.Condition(self._lock)
         self._live: dict[str, Task] = {}
         self._keys: dict[str, str] = {}
-        self._timers_by_task: dict[str, list[Timer]] = {}
         self._persisted_at: dict[str, float] = {}
         self._unstored: dict[str, Task] = {}
         """Tasks ended but not yet committed: :meth:`wait` waits for them too."""
@@ -88,14 +95,19 @@ class Engine:
         self._timers: Timers | None = None
         # Collaborators, each handed the state it works on (see their modules).
         self._listeners = Listeners(self._lock)
+        self._dispatch = Dispatch(self._lock, self._live, store, self.executors, self.kinds,
+                                  config.max_result_bytes, clock, lambda: self._timers,
+                                  lambda: self._running, lambda: self.running)
         self._retention = Retention(config, clock)
         self._failures = StoreFailures(self._ended, self._live, self._unstored, clock, self._apply,
                                        self._drop, self._emit, self._cancel_in_executor)
         self._history = History(self._lock, self._unstored, self._failures.unstorable, self.get,
                                 lambda ops: self._durable(ops).result(), self._emit)
         self._sharing = Sharing(store, config.server_id, config.lease_ttl, clock, self._lock,
-                                self._live, self._keys, lambda: self.running, self._adopt,
-                                self._apply, self._emit, self._put, self._schedule)
+                                self._live, self._keys, self.executors, self.kinds,
+                                lambda: self.running, self._apply, self._emit, self._put,
+                                self._dispatch.schedule,
+                                fail=lambda task, error: self._end(task, State.FAILED, error=error))
 
     # -- lifecycle ------------------------------------------------------------
     def start(self) -> None:
@@ -114,9 +126,9 @@ class Engine:
         with self._lock:
             self._running = True
             runnable = self._sharing.run_here(pending)
-        # Off the lock: an executor may claim in the calling thread (see _hand_off).
+        # Off the lock: an executor may claim in the calling thread (see Dispatch.hand_off).
         for task_id in runnable:
-            self._schedule(task_id)
+            self._dispatch.schedule(task_id)
         self._sharing.start(self._timers)
 
     def beat(self) -> None:
@@ -207,6 +219,27 @@ class Engine:
         self._check_running()
         task = self._admit(spec, server_id=self.server_id)
         return self._sharing.create_run(task, spec.payload, schedule_id, fire_time)
+
+    def create_runs(self, runs: Sequence[tuple[TaskSpec, str, float]]
+                    ) -> list[Task | BgTasksError | None]:
+        """:meth:`create_run` for many ``(spec, schedule_id, fire_time)`` at once (every
+        schedule due at one instant): one store transaction for all. Each item's answer
+        in order: its task, ``None`` (that fire time had a run), or the error that
+        refused its spec (the others are made all the same)."""
+        self._check_running()
+        out: list[Task | BgTasksError | None] = []
+        admitted: list[tuple[Task, bytes | None, str, float]] = []
+        for spec, schedule_id, fire_time in runs:
+            spec = replace(spec, schedule_id=schedule_id, scheduled_for=fire_time)
+            try:
+                task = self._admit(spec, server_id=self.server_id)
+            except BgTasksError as exc:
+                out.append(exc)
+                continue
+            out.append(task)
+            admitted.append((task, spec.payload, schedule_id, fire_time))
+        made = iter(self._sharing.create_runs(admitted))
+        return [next(made) if isinstance(item, Task) else item for item in out]
 
     def lease(self, name: str, ttl: float) -> bool:
         """Take or renew lease ``name`` in the store for this server (``False``: another
@@ -386,7 +419,7 @@ class Engine:
             # noted (cheaply, durably) so the next start does not run it again.
             self.store.note_started(task_id, task.attempt)
         if timeout:
-            self._timer(task_id, timeout, self._on_timeout, task_id, task.attempt)
+            self._dispatch.timer(task_id, timeout, self._on_timeout, task_id, task.attempt)
         return True
 
     def progress(self, task_id: str, current: float, total: float | None, message: str | None) -> None:
@@ -509,15 +542,14 @@ class Engine:
         self._writer.put([PutTask(new)])
         self._emit("state", new)
         if retried and self._running and not self._stopping:
-            self._timer(new.id, max(0.0, (new.run_on or 0) - self._clock()),
-                        self._dispatch, new.id, new.attempt)
+            self._dispatch.timer(new.id, max(0.0, (new.run_on or 0) - self._clock()),
+                                 self._dispatch.due, new.id, new.attempt)
         return new
 
     def _forget(self, task_id: str) -> None:
         """Drop a task's timers and per-attempt bookkeeping (it ended, or is retried)."""
         self._live.pop(task_id, None)
-        for timer in self._timers_by_task.pop(task_id, ()):
-            timer.cancel()
+        self._dispatch.drop_timers(task_id)
         self._persisted_at.pop(task_id, None)
 
     def _drop(self, task: Task) -> None:
@@ -550,7 +582,7 @@ class Engine:
                 continue
             task = self._live.get(task_id)
             if task is not None and task.state is State.PENDING:
-                self._start_or_wait(task, now)
+                self._dispatch.start_or_wait(task, now)
 
     def _after_failure(self, note: Any, task_ids: builtins.set[str], exc: BaseException) -> None:
         """On the writer thread: the store refused a group of writes (see
@@ -565,61 +597,6 @@ class Engine:
         """Seconds before retry number ``attempt`` runs (exponential, capped)."""
         return min(self.config.retry_backoff * 2 ** (attempt - 1), self.config.retry_backoff_max)
 
-    def _adopt(self, task: Task) -> bool:
-        """Take a recovered pending task into the live set; returns whether it can run
-        here. Fails it when it cannot (:func:`.recovery.unavailable`)."""
-        error = recovery.unavailable(task, self.executors, self.kinds, self._keys)
-        self._live[task.id] = task
-        if error is None:
-            if task.key is not None:
-                self._keys[task.key] = task.id
-            return True
-        self._end(task, State.FAILED, error=error)
-        return False
-
-    def _schedule(self, task_id: str) -> None:
-        """Hand a pending task to its executor now, or at its ``run_on`` time."""
-        with self._lock:
-            task = self._live.get(task_id)
-            if task is None or task.state is not State.PENDING or not self._running:
-                return
-        self._start_or_wait(task, self._clock())
-
-    def _dispatch(self, task_id: str, attempt: int) -> None:
-        """A timer's due: start the task if it is still that pending attempt."""
-        with self._lock:
-            task = self._live.get(task_id)
-            if task is None or task.state is not State.PENDING or task.attempt != attempt:
-                return
-            if not self._running or self._stopping:
-                return
-        self._hand_off(task)
-
-    def _start_or_wait(self, task: Task, now: float) -> None:
-        delay = (task.run_on or 0) - now
-        if delay > 0:
-            self._timer(task.id, delay, self._dispatch, task.id, task.attempt)
-        else:
-            self._hand_off(task)
-
-    def _hand_off(self, task: Task) -> None:
-        """Give a pending task's job to its executor. Never under the engine lock: the
-        payload is read from the store, and an executor may start the job (and call
-        ``claim``) in this very thread — from the writer thread, right after the task's
-        commit, that saves a thread hop on every task."""
-        payload = self.store.get_blob(task.id, "input") if task.has_payload else None
-        self.executors[task.executor].submit(Job(
-            task_id=task.id, kind=task.kind, ref=self.kinds.get(task.kind).ref,
-            params=task.params, payload=payload, python=task.python, cwd=task.cwd,
-            attempt=task.attempt, max_result_bytes=self.config.max_result_bytes,
-        ))
-
-    def _timer(self, task_id: str, delay: float, fn: Callable[..., Any], *args: Any) -> None:
-        assert self._timers is not None
-        timer = self._timers.after(delay, fn, *args)
-        with self._lock:
-            self._timers_by_task.setdefault(task_id, []).append(timer)
-
     def _on_timeout(self, task_id: str, attempt: int) -> None:
         with self._lock:
             task = self._live.get(task_id)
@@ -632,7 +609,8 @@ class Engine:
     def _safety_net(self, task: Task) -> None:
         """An executor that never confirms a cancel is overruled: after its two grace
         periods (cooperative, then the signal) and a margin, the task ends anyway."""
-        self._timer(task.id, self.config.cancel_grace * 3 + 5, self._force_cancelled, task.id, task.attempt)
+        self._dispatch.timer(task.id, self.config.cancel_grace * 3 + 5, self._force_cancelled,
+                             task.id, task.attempt)
 
     def _force_cancelled(self, task_id: str, attempt: int) -> None:
         with self._lock:

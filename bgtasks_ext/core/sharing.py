@@ -13,19 +13,20 @@ servers). What that asks of an engine, beside its own tasks, is here:
 
 Apart from the engine because it is one concern with its own reasons (see
 docs/ARCHITECTURE.md, "Recovery and stop"); it changes states only through what the
-engine hands it (``apply``, ``adopt``), under the engine's lock, which it is handed too.
+engine hands it (``apply``, ``fail``), under the engine's lock, which it is handed too.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable, Sequence
+from typing import Callable, Mapping, Sequence
 
 from . import recovery
 from .leases import Heartbeat
-from .models import Task
-from .ports import Op, PutTask, Store
+from .models import Task, TaskError
+from .ports import Executor, Op, PutTask, Store
+from .registry import KindRegistry
 from .timers import Timers
 
 log = logging.getLogger(__name__)
@@ -33,9 +34,9 @@ log = logging.getLogger(__name__)
 
 class Sharing:
     """One engine among the servers on its store. Every argument but the lease's is the
-    engine's own: its lock, live tasks and key index, whether it runs, and its change
-    functions (``adopt``: take a recovered pending task, ``False`` when it cannot run
-    here; ``put``: queue writes; ``schedule``: hand a task to its executor)."""
+    engine's own: its lock, live tasks and key index, what can run here (executors,
+    kinds), whether it runs, and its change functions (``put``: queue writes;
+    ``schedule``: hand a task to its executor; ``fail``: end a task ``failed``)."""
 
     def __init__(
         self,
@@ -46,12 +47,14 @@ class Sharing:
         lock: threading.RLock,
         live: dict[str, Task],
         keys: dict[str, str],
+        executors: Mapping[str, Executor],
+        kinds: KindRegistry,
         running: Callable[[], bool],
-        adopt: Callable[[Task], bool],
         apply: Callable[[Task], Task],
         emit: Callable[[str, Task], None],
         put: Callable[[Sequence[Op]], None],
         schedule: Callable[[str], None],
+        fail: Callable[[Task, TaskError], Task],
     ) -> None:
         self.store = store
         self.server_id = server_id
@@ -59,12 +62,14 @@ class Sharing:
         self._lock = lock
         self._live = live
         self._keys = keys
+        self._executors = executors
+        self._kinds = kinds
         self._running = running
-        self._adopt = adopt
         self._apply = apply
         self._emit = emit
         self._put = put
         self._schedule = schedule
+        self._fail = fail
         self.heartbeat = Heartbeat(store, server_id, lease_ttl, clock, self.adopt_orphans)
 
     def recover(self) -> tuple[list[Op], list[Task]]:
@@ -78,6 +83,18 @@ class Sharing:
     def run_here(self, pending: list[Task]) -> list[str]:
         """Under the engine lock: take recovered pending tasks live; the ids that can run."""
         return [task.id for task in pending if self._adopt(task)]
+
+    def _adopt(self, task: Task) -> bool:
+        """Take a recovered pending task into the live set; returns whether it can run
+        here. Fails it when it cannot (:func:`.recovery.unavailable`)."""
+        error = recovery.unavailable(task, self._executors, self._kinds, self._keys)
+        self._live[task.id] = task
+        if error is None:
+            if task.key is not None:
+                self._keys[task.key] = task.id
+            return True
+        self._fail(task, error)
+        return False
 
     def adopt_orphans(self) -> None:
         """At a heartbeat: take over the live tasks of servers that died while this one
@@ -127,6 +144,27 @@ class Sharing:
             self._emit("created", task)
         self._schedule(task.id)
         return task
+
+    def create_runs(self, runs: Sequence[tuple[Task, bytes | None, str, float]]
+                    ) -> list[Task | None]:
+        """:meth:`create_run` for many runs: one store transaction, one pass under the
+        lock, then each dispatched (in order)."""
+        inserted = self.store.insert_runs(runs)
+        made = [task if ok else None for (task, *_), ok in zip(runs, inserted)]
+        with self._lock:
+            if not self._running():
+                return made
+            for task in made:
+                if task is None:
+                    continue
+                self._live[task.id] = task
+                if task.key is not None:
+                    self._keys.setdefault(task.key, task.id)
+                self._emit("created", task)
+        for task in made:
+            if task is not None:
+                self._schedule(task.id)
+        return made
 
     def lease(self, name: str, ttl: float) -> bool:
         """Take or renew lease ``name`` for this server (``False``: another holds it)."""
