@@ -186,6 +186,13 @@ class Store(ABC):
         ``input`` blob (when ``payload`` is not ``None``). ``False``: it had a run,
         nothing changed."""
 
+    def insert_runs(self, runs: Sequence[tuple[Task, bytes | None, str, float]]
+                    ) -> builtins.list[bool]:
+        """:meth:`insert_run` for each ``(task, payload, schedule_id, fire_time)``, in one
+        transaction where the store can (the scheduler fires every schedule due at one
+        instant together: one commit, not one per schedule)."""
+        return [self.insert_run(*run) for run in runs]
+
     @abstractmethod
     def adopt_orphans(self, server_id: str, now: float) -> builtins.list[Task]:
         """In one transaction: every live task (pending, running, cancelling) whose

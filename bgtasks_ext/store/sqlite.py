@@ -173,6 +173,10 @@ class SQLiteStore(Store):
                    fire_time: float) -> bool:
         return self._direct(sqlite_leases.insert_run, task, payload, schedule_id, fire_time)
 
+    def insert_runs(self, runs: Sequence[tuple[Task, bytes | None, str, float]]
+                    ) -> builtins.list[bool]:
+        return self._direct(sqlite_leases.insert_runs, runs)
+
     def adopt_orphans(self, server_id: str, now: float) -> builtins.list[Task]:
         return self._direct(sqlite_leases.adopt_orphans, server_id, now)
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import socket
 import sqlite3
-from typing import Any, Callable, TypeVar
+from typing import Any, Callable, Sequence, TypeVar
 
 from ..core.models import Task
 from ..core.ports import server_lease
@@ -123,6 +123,28 @@ def insert_run(conn: sqlite3.Connection, task: Task, payload: bytes | None,
         if payload is not None:
             c.execute(PUT_BLOB, (task.id, "input", payload))
         return True
+
+    return _transaction(conn, body)
+
+
+def insert_runs(conn: sqlite3.Connection,
+                runs: Sequence[tuple[Task, bytes | None, str, float]]) -> list[bool]:
+    """:func:`insert_run` for many runs, in one transaction."""
+    rows = [codec.row(task) for task, *_ in runs]
+
+    def body(c: sqlite3.Connection) -> list[bool]:
+        done = []
+        for (task, payload, schedule_id, fire_time), row in zip(runs, rows):
+            fired = c.execute("INSERT OR IGNORE INTO fires VALUES (?, ?, ?)",
+                              (schedule_id, fire_time, task.id))
+            if fired.rowcount == 0:
+                done.append(False)
+                continue
+            c.execute(UPSERT, row)
+            if payload is not None:
+                c.execute(PUT_BLOB, (task.id, "input", payload))
+            done.append(True)
+        return done
 
     return _transaction(conn, body)
 

@@ -76,6 +76,20 @@ def test_insert_run_creates_the_run_once_per_fire_time(store: Store) -> None:
     assert store.count(TaskFilter(schedule_id="s")) == 2
 
 
+def test_insert_runs_inserts_many_at_once_each_fire_time_once(store: Store) -> None:
+    # Given a fire time that has its run already
+    assert store.insert_run(make(schedule_id="s"), None, "s", NOW)
+    # When the runs of several schedules due at one instant are inserted together
+    runs = [make(schedule_id=f"s{i}") for i in range(5)]
+    again = make(schedule_id="s")
+    done = store.insert_runs([(t, b"in" if i == 0 else None, f"s{i}", NOW) for i, t in enumerate(runs)]
+                             + [(again, None, "s", NOW)])
+    # Then each new fire time has its run (and input), the taken one none
+    assert done == [True] * 5 + [False]
+    assert all(store.get(t.id) == t for t in runs) and store.get(again.id) is None
+    assert store.get_blob(runs[0].id, "input") == b"in"
+
+
 def test_a_refused_run_record_stores_no_fire_time(store: Store) -> None:
     # Given a run whose params JSON cannot hold, When inserted, Then InvalidInput names it
     with pytest.raises(InvalidInput):
