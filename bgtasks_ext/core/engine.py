@@ -32,7 +32,7 @@ from .admission import admit
 from .attempt import too_large
 from .config import EngineConfig
 from .dispatch import Dispatch
-from .errors import Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
+from .errors import BgTasksError, Conflict, EngineClosed, InvalidInput, InvalidTransition, NotFound
 from .history import History
 from .listeners import Listener, Listeners, LogListener
 from .notes import check_note
@@ -210,36 +210,21 @@ class Engine:
         return task, True
 
     def create_run(self, spec: TaskSpec, schedule_id: str, fire_time: float) -> Task | None:
-        """Create the run of schedule ``schedule_id`` for ``fire_time`` (``spec``: its
-        task, see ``schedules.run_spec``), unless that fire time has a run already, made
-        here or by another server on the store: then ``None``. The store decides, in one
-        transaction (:meth:`.ports.Store.insert_run`); once it is durable the task is
-        live here as after :meth:`create` (``created`` event, then dispatched)."""
-        spec = replace(spec, schedule_id=schedule_id, scheduled_for=fire_time)
-        self._check_running()
-        task = self._admit(spec, server_id=self.server_id)
-        return self._sharing.create_run(task, spec.payload, schedule_id, fire_time)
+        """The run of schedule ``schedule_id`` for ``fire_time`` (``None``: that fire time
+        has one, made here or by another server on the store); see :meth:`create_runs`."""
+        made = self.create_runs([(spec, schedule_id, fire_time)])[0]
+        if isinstance(made, BgTasksError):
+            raise made
+        return made
 
     def create_runs(self, runs: Sequence[tuple[TaskSpec, str, float]]
                     ) -> list[Task | BgTasksError | None]:
-        """:meth:`create_run` for many ``(spec, schedule_id, fire_time)`` at once (every
-        schedule due at one instant): one store transaction for all. Each item's answer
-        in order: its task, ``None`` (that fire time had a run), or the error that
-        refused its spec (the others are made all the same)."""
+        """Runs for many ``(spec, schedule_id, fire_time)`` (every schedule due at one
+        instant), stored with their fire times in one transaction (unique per schedule and
+        fire time: ``Store.insert_runs``), then live here as after :meth:`create`. Each
+        answer in order: the task, ``None`` (that fire time had a run) or the refusal."""
         self._check_running()
-        out: list[Task | BgTasksError | None] = []
-        admitted: list[tuple[Task, bytes | None, str, float]] = []
-        for spec, schedule_id, fire_time in runs:
-            spec = replace(spec, schedule_id=schedule_id, scheduled_for=fire_time)
-            try:
-                task = self._admit(spec, server_id=self.server_id)
-            except BgTasksError as exc:
-                out.append(exc)
-                continue
-            out.append(task)
-            admitted.append((task, spec.payload, schedule_id, fire_time))
-        made = iter(self._sharing.create_runs(admitted))
-        return [next(made) if isinstance(item, Task) else item for item in out]
+        return self._sharing.create_runs(runs, self._admit)
 
     def lease(self, name: str, ttl: float) -> bool:
         """Take or renew lease ``name`` in the store for this server (``False``: another

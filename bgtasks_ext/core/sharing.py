@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import replace
 from typing import Callable, Mapping, Sequence
 
 from . import recovery
+from .errors import BgTasksError
 from .leases import Heartbeat
-from .models import Task, TaskError
+from .models import Task, TaskError, TaskSpec
 from .ports import Executor, Op, PutTask, Store
 from .registry import KindRegistry
 from .timers import Timers
@@ -126,44 +128,42 @@ class Sharing:
         for task_id in runnable:
             self._schedule(task_id)
 
-    def create_run(self, task: Task, payload: bytes | None, schedule_id: str,
-                   fire_time: float) -> Task | None:
-        """Store ``task`` (admitted) as the run of ``schedule_id`` for ``fire_time`` unless
-        that fire time has one (``None``); then make it live here (see
-        :meth:`.engine.Engine.create_run`)."""
-        if not self.store.insert_run(task, payload, schedule_id, fire_time):
-            return None
+    def create_runs(self, runs: Sequence[tuple[TaskSpec, str, float]],
+                    admit: Callable[..., Task]) -> list[Task | BgTasksError | None]:
+        """Admit each ``(spec, schedule_id, fire_time)`` (``admit``: the engine's rule; a
+        refused one answers its error), store the admitted ones with their fire times in
+        one transaction (:meth:`.ports.Store.insert_runs`: ``None`` for a fire time that
+        had a run, here or on another server), make them live here in one pass under the
+        lock (``created`` events), then dispatch each, in order (see
+        :meth:`.engine.Engine.create_runs`)."""
+        out: list[Task | BgTasksError | None] = []
+        admitted: list[tuple[Task, bytes | None, str, float]] = []
+        for spec, schedule_id, fire_time in runs:
+            spec = replace(spec, schedule_id=schedule_id, scheduled_for=fire_time)
+            try:
+                task = admit(spec, server_id=self.server_id)
+            except BgTasksError as exc:
+                out.append(exc)
+                continue
+            out.append(task)
+            admitted.append((task, spec.payload, schedule_id, fire_time))
+        inserted = iter(self.store.insert_runs(admitted))
+        made: list[Task | BgTasksError | None] = [
+            item if not isinstance(item, Task) or next(inserted) else None for item in out]
         with self._lock:
             if not self._running():
                 # Stored, pending, this server's: with its lease released at stop, the
-                # next server (or start) on the store adopts and runs it.
-                return task
-            self._live[task.id] = task
-            if task.key is not None:
-                self._keys.setdefault(task.key, task.id)
-            self._emit("created", task)
-        self._schedule(task.id)
-        return task
-
-    def create_runs(self, runs: Sequence[tuple[Task, bytes | None, str, float]]
-                    ) -> list[Task | None]:
-        """:meth:`create_run` for many runs: one store transaction, one pass under the
-        lock, then each dispatched (in order)."""
-        inserted = self.store.insert_runs(runs)
-        made = [task if ok else None for (task, *_), ok in zip(runs, inserted)]
-        with self._lock:
-            if not self._running():
+                # next server (or start) on the store adopts and runs them.
                 return made
-            for task in made:
-                if task is None:
-                    continue
-                self._live[task.id] = task
-                if task.key is not None:
-                    self._keys.setdefault(task.key, task.id)
-                self._emit("created", task)
-        for task in made:
-            if task is not None:
-                self._schedule(task.id)
+            for item in made:
+                if isinstance(item, Task):
+                    self._live[item.id] = item
+                    if item.key is not None:
+                        self._keys.setdefault(item.key, item.id)
+                    self._emit("created", item)
+        for item in made:
+            if isinstance(item, Task):
+                self._schedule(item.id)
         return made
 
     def lease(self, name: str, ttl: float) -> bool:

@@ -341,7 +341,7 @@ class Scheduler:
                     self._known[schedule_id] = fresh
                     self._emit("created" if known is None else "updated", fresh)
 
-    def _fire_all(self, schedule_ids: list[str]) -> None:
+    def _fire_all(self, schedule_ids: builtins.list[str]) -> None:
         """Decide each schedule now, start the runs the decisions name, store the
         results. Every schedule due at one instant is fired together: one read of the
         definitions, one store transaction for all the runs (``Engine.create_runs``),
@@ -352,8 +352,8 @@ class Scheduler:
         with self._lock:
             stored_all = {s.id: s for s in self.engine.store.list_schedules()}
             now = self._clock()
-            plans: list[tuple[Schedule, Any]] = []
-            runs: list[tuple[TaskSpec, str, float]] = []
+            plans: builtins.list[tuple[Schedule, Any]] = []
+            runs: builtins.list[tuple[TaskSpec, str, float]] = []
             for schedule_id in schedule_ids:
                 stored = stored_all.get(schedule_id)
                 if stored is None:  # deleted by another server
@@ -372,7 +372,7 @@ class Scheduler:
                 made = iter(self.engine.create_runs(runs) if runs else [])
             except EngineClosed:
                 return
-            changed: list[Schedule] = []
+            changed: builtins.list[Schedule] = []
             for stored, decision in plans:
                 run_id: str | None = None
                 if decision.start is not None:
