@@ -127,7 +127,8 @@ lab: setup
 
 test: setup-test $(CHROMIUM) $(LIBFUSE)
 	cd $(EXT) && $(JLPM) lint:check
-	$(PY) -m pytest tests $(PYTEST_ARGS)
+	$(PY) -m pytest tests -n 2 --dist loadgroup -m "not serial" $(PYTEST_ARGS)
+	$(PY) -m pytest tests -m serial $(PYTEST_ARGS)
 
 bench: setup-test
 	@if [ -z "$(BENCHES)" ]; then echo "make bench: no benchmarks/bench_*.py found" >&2; exit 1; fi

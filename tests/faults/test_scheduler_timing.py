@@ -18,6 +18,8 @@ from bgtasks_ext.executors.process import ProcessExecutor
 from bgtasks_ext.scheduling.service import Scheduler
 from bgtasks_ext.store.sqlite import SQLiteStore
 
+pytestmark = pytest.mark.serial  # starts within 50 ms of their fire times: alone, after the rest
+
 from tests.core.scheduler_fixtures import make_engine, runs
 from tests.core.test_engine import FAST
 

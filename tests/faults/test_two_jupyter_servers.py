@@ -33,6 +33,8 @@ from bgtasks_ext.scheduling.policy import GRACE
 
 from tests.server_process import ServerProcess
 
+pytestmark = pytest.mark.serial  # server start-ups and lease hand-overs timed to seconds: alone
+
 LEASE = 2.0
 """``c.BgTasks.lease_time`` of every server here."""
 PERIOD = 0.5
