@@ -93,8 +93,10 @@ class EventHub:
         self._progress_timer: asyncio.TimerHandle | None = None
         self._progress_sent_at = 0.0
         self._scheduler: Any = None
-        self._schedules: dict[str, dict[str, Any]] = {}
         self._unwatch_schedules: Any = None
+        self._schedule_lock = threading.Lock()
+        self._schedule_events: dict[str, Any] = {}
+        self._schedules_woken = False
 
     @property
     def running(self) -> bool:
@@ -137,34 +139,49 @@ class EventHub:
                             on_room=self.logs.room)
         self._clients[client] = None
         seq, tasks = self.engine.snapshot()
-        client.snapshot(seq, tasks, None if self._scheduler is None else list(self._schedules.values()))
+        client.snapshot(seq, tasks, None if self._scheduler is None else self._schedules_json())
         return client
 
     # -- schedules ---------------------------------------------------------------------
     def watch_schedules(self, scheduler: Any) -> None:
         """Send every change of a schedule (a :class:`~bgtasks_ext.scheduling.service.
         Scheduler`'s events) as ``{"type": "schedule", "change", "schedule"}``, and the
-        schedules in each snapshot. Their JSON is made in the thread that changed them
-        (it reads the store: the last run) and kept, so a snapshot reads no store."""
+        schedules in each snapshot.
+
+        The scheduler calls its listeners from the thread that fires (a hundred schedules
+        due at once are a hundred events): the listener only queues and wakes the loop
+        once per burst, and only while a client listens. The JSON (next fire times, last
+        run) is made on the loop, once per schedule per burst, off the firing thread."""
         self._scheduler = scheduler
-        self._schedules = {s.id: scheduler.to_json(s) for s in scheduler.list()}
         self._unwatch_schedules = scheduler.subscribe(self._on_schedule)
 
+    def _schedules_json(self) -> list[dict[str, Any]]:
+        """Every schedule, for a snapshot (read on the loop when a client connects)."""
+        return [self._scheduler.to_json(s) for s in self._scheduler.list()]
+
     def _on_schedule(self, event: Any) -> None:
-        schedule = event.schedule
-        if event.change == "deleted":
-            data = self._schedules.pop(schedule.id, None) or schedule.to_json()
-        else:
-            data = self._schedules[schedule.id] = self._scheduler.to_json(schedule)
         if not self._clients or self._loop is None:
-            return
-        frame = json_dumps({"type": "schedule", "change": event.change, "schedule": data}).encode()
+            return  # a client that joins later reads them in its snapshot
+        with self._schedule_lock:
+            self._schedule_events[event.schedule.id] = event  # the latest per schedule
+            if self._schedules_woken:
+                return
+            self._schedules_woken = True
         try:
-            self._loop.call_soon_threadsafe(self._send_frame, frame)
+            self._loop.call_soon_threadsafe(self._flush_schedules)
         except RuntimeError:  # the loop closed under a late change
             pass
 
-    def _send_frame(self, frame: bytes) -> None:
+    def _flush_schedules(self) -> None:
+        with self._schedule_lock:
+            events, self._schedule_events = self._schedule_events, {}
+            self._schedules_woken = False
+        if not events or not self._clients:
+            return
+        msgs = [{"type": "schedule", "change": e.change,
+                 "schedule": e.schedule.to_json() if e.change == "deleted"
+                 else self._scheduler.to_json(e.schedule)} for e in events.values()]
+        frame = json_dumps(msgs[0] if len(msgs) == 1 else msgs).encode()
         for client in list(self._clients):
             client.write(frame)
 
