@@ -42,7 +42,7 @@ NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
 STRIP = REPO / "tools" / "strip_notebook.py"
 LAB_CONFIG = Path("tools", "lab-config", "jupyter_server_config.py")
 CAPABILITIES = {"quickstart.ipynb", "progress-and-cancel.ipynb", "outputs-back.ipynb",
-                "kernel-executor.ipynb", "python-api.ipynb"}
+                "kernel-executor.ipynb", "python-api.ipynb", "schedules.ipynb"}
 
 
 @pytest.fixture(scope="module")
