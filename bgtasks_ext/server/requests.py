@@ -35,6 +35,18 @@ promises is exactly what is accepted."""
 RUN_ON_MAX = 1e11
 """Seconds since 1970 beyond year 5138: surely milliseconds, so refused."""
 _ISO_START = re.compile(r"\d{4}-\d\d-\d\d[Tt ]\d\d:\d\d")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _one_line(value: str | None) -> str | None:
+    """A name is one line of text: no control characters (a terminal escape, a NUL, a
+    newline would show as boxes, or worse, in the panel and in logs)."""
+    if value is not None and _CONTROL.search(value):
+        raise PydanticCustomError("name", "must be one line of text, without control characters")
+    return value
+
+
+Name = Annotated[str | None, pydantic.AfterValidator(_one_line)]
 
 
 def _base64(value: str | None) -> bytes | None:
@@ -63,7 +75,7 @@ class CreateTask(pydantic.BaseModel):
     model_config = _STRICT
     kind: str = pydantic.Field(min_length=1)
     params: dict[str, Any] = pydantic.Field(default_factory=dict)
-    name: str | None = pydantic.Field(None, max_length=200)
+    name: Name = pydantic.Field(None, max_length=200)
     key: str | None = pydantic.Field(None, min_length=1, max_length=200)
     executor: str | None = None
     scope: Literal["server", "kernel"] = "server"
@@ -313,7 +325,7 @@ class ScheduleFields(pydantic.BaseModel):
     """What a schedule is made of (``POST schedules``); every field of ``PATCH``."""
 
     model_config = _STRICT
-    name: str | None = pydantic.Field(None, max_length=200)
+    name: Name = pydantic.Field(None, max_length=200)
     params: dict[str, Any] | None = None
     executor: str | None = None
     timeout: float | None = pydantic.Field(None, gt=0, allow_inf_nan=False)

@@ -40,6 +40,7 @@ export class TaskCellRenderer
 
   renderModel(model: IRenderMime.IMimeModel): Promise<void> {
     this._bundle = parseBundle(model.data[this._mimeType]);
+    this._trusted = model.trusted;
     this.update();
     return Promise.resolve();
   }
@@ -64,11 +65,13 @@ export class TaskCellRenderer
     return React.createElement(TaskCellView, {
       key: bundle.task_id,
       model: this._model,
-      bundle
+      bundle,
+      trusted: this._trusted
     });
   }
 
   private _bundle: ITaskBundle | string | null = null;
+  private _trusted = false;
 }
 
 /** The factory registered on the app's rendermime registry (index.ts). */

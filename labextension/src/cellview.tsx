@@ -18,6 +18,7 @@ import {
   phaseLine,
   phaseOf
 } from './cellstate';
+import { confirmCancel } from './dialogs';
 import { errorText } from './errors';
 import type { ILogFailure, ILogUpdate } from './logs';
 import type { IBgTasksModel } from './tokens';
@@ -202,8 +203,9 @@ function TaskBody(props: {
   model: IBgTasksModel;
   task: ITask;
   bundle: ITaskBundle;
+  trusted: boolean;
 }): JSX.Element {
-  const { model, task, bundle } = props;
+  const { model, task, bundle, trusted } = props;
   const live = LIVE_STATES.has(task.state);
   const [now, setNow] = React.useState(() => Date.now());
   const [asking, setAsking] = React.useState(false);
@@ -217,7 +219,11 @@ function TaskBody(props: {
     return ticker.add(setNow);
   }, [live]);
 
-  const cancel = (): void => {
+  const cancel = async (): Promise<void> => {
+    // An output of a notebook not trusted here may name any task of this server.
+    if (!trusted && !(await confirmCancel(task))) {
+      return;
+    }
     setAsking(true);
     setRefusal('');
     model.cancel(task.id).then(
@@ -282,8 +288,14 @@ function TaskBody(props: {
 export function TaskCellView(props: {
   model: IBgTasksModel;
   bundle: ITaskBundle;
+  /**
+   * The output is trusted (made in this session, or the notebook was trusted). An
+   * untrusted notebook may name any task of this server: its Cancel asks first.
+   */
+  trusted?: boolean;
 }): JSX.Element {
   const { model, bundle } = props;
+  const trusted = props.trusted ?? false;
   const facts = useTask(model, bundle.task_id);
   const phase = phaseOf(facts, bundle);
   if (phase === 'task' && facts.task) {
@@ -294,7 +306,12 @@ export function TaskCellView(props: {
         data-phase={phase}
         data-state={facts.task.state}
       >
-        <TaskBody model={model} task={facts.task} bundle={bundle} />
+        <TaskBody
+          model={model}
+          task={facts.task}
+          bundle={bundle}
+          trusted={trusted}
+        />
       </div>
     );
   }

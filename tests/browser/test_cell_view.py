@@ -11,6 +11,7 @@ only the server and the labextension.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from pathlib import Path
@@ -146,3 +147,37 @@ def test_notebook_7_shows_the_view_instead_of_the_widget(
     expect(view.locator(".jp-BgTasks-cellBar")).to_have_attribute("data-value", "1")
     screenshot(page, "cell_view_notebook7")
     assert [s for s in stacks if "jupyter-bgtasks" in s or "jupyter_bgtasks" in s] == []
+
+
+def test_an_untrusted_notebooks_output_asks_before_it_cancels(
+    lab_page: Page, lab_server: LabServer, screenshot: Callable[[Page, str], Path],
+) -> None:
+    # Given a running task, and a notebook from elsewhere (untrusted: never run here)
+    # whose saved output names it
+    task = lab_server.api("POST", f"{API}tasks", {"kind": "count", "params": {"times": 200,
+                                                                              "interval": 0.1}})
+    nb = json.loads(notebook_json(["print('hello')"]))
+    nb["cells"][0]["outputs"] = [{
+        "output_type": "display_data", "metadata": {},
+        "data": {TASK_MIME: {"version": 1, "task_id": task["id"], "name": "someone's task",
+                             "sending": 0, "note": None},
+                 "text/plain": "a task"}}]
+    (lab_server.root_dir / "untrusted.ipynb").write_text(json.dumps(nb))
+    page = lab_page
+    open_notebook(page, "untrusted.ipynb")
+    view = cell_view(page, 0)
+    expect(view).to_have_attribute("data-state", "running", timeout=15_000)
+
+    # When its Cancel is clicked / Then the panel's warning asks first; keeping it keeps it
+    view.locator(".jp-BgTasks-cellCancel").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Cancel this task?")
+    screenshot(page, "cell_view_untrusted_cancel")
+    dialog.get_by_role("button", name="Keep it").click()
+    page.wait_for_timeout(500)
+    assert lab_server.api("GET", f"{API}tasks/{task['id']}")["state"] == "running"
+    # And confirming cancels it
+    view.locator(".jp-BgTasks-cellCancel").click()
+    page.locator(".jp-Dialog").get_by_role("button", name="Cancel task").click()
+    expect(view).to_have_attribute("data-state", "cancelled", timeout=10_000)
+    close_documents(page)

@@ -155,6 +155,9 @@ async def test_kinds_say_which_need_a_kernel_so_clients_need_no_list_of_their_ow
         ({"kind": "count", "key": ""}, "key"),
         ({"kind": "count", "colour": "blue"}, "colour"),
         ({"kind": "count", "origin": {"kernel_id": 5}}, "origin.kernel_id"),
+        ({"kind": "count", "name": "x\u0000y"}, "name"),
+        ({"kind": "count", "name": "\u001b[31mred"}, "name"),
+        ({"kind": "count", "name": "two\nlines"}, "name"),
     ],
 )
 async def test_bad_create_is_400_naming_the_field_and_harms_nothing(

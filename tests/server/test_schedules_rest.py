@@ -83,6 +83,7 @@ async def test_the_preview_answers_next_fire_times_and_stores_nothing(bgtasks_ap
     ({"kind": "count", "every": 1, "start_at": "tomorrow"}, "start_at"),
     ({"kind": "count", "every": 1, "executor": "kernel", "origin": {"kernel_id": "k1"}}, "executor"),
     ({"kind": "count", "every": 1, "executor": "gpu"}, "executor"),
+    ({"kind": "count", "every": 1, "name": "x\u0000y\u001b[31mred"}, "name"),
 ])
 async def test_bad_schedules_are_refused_naming_the_field(bgtasks_app: Any, jp_fetch: Any,
                                                           body: dict[str, Any], field: str) -> None:
