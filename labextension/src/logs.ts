@@ -7,7 +7,7 @@
  * Each follower keeps its own offset; the server follows from the smallest one, and a
  * reconnect (`resume`) follows again from there, so nothing is lost or shown twice.
  */
-import { IDisposable } from '@lumino/disposable';
+import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 
 import type { IErrorMessage, ILogMessage } from './types';
 
@@ -49,30 +49,20 @@ export class LogFollows {
     }
     list.push(follower);
     this.sendFollow(id);
-    let disposed = false;
-    return {
-      get isDisposed() {
-        return disposed;
-      },
-      dispose: () => {
-        if (disposed) {
-          return;
-        }
-        disposed = true;
-        const followers = this._followers.get(id);
-        if (!followers) {
-          return;
-        }
-        const i = followers.indexOf(follower);
-        if (i >= 0) {
-          followers.splice(i, 1);
-        }
-        if (followers.length === 0) {
-          this._followers.delete(id);
-          this._send({ type: 'unfollow_log', id });
-        }
+    return new DisposableDelegate(() => {
+      const followers = this._followers.get(id);
+      if (!followers) {
+        return;
       }
-    };
+      const i = followers.indexOf(follower);
+      if (i >= 0) {
+        followers.splice(i, 1);
+      }
+      if (followers.length === 0) {
+        this._followers.delete(id);
+        this._send({ type: 'unfollow_log', id });
+      }
+    });
   }
 
   /** The socket is live again: follow every log from where its followers are. */

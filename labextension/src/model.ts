@@ -5,7 +5,7 @@
  * this browser, and tells views what changed through Signals. Views never fetch the
  * task list themselves; they see this class only through `IBgTasksModel` (tokens.ts).
  */
-import { IDisposable } from '@lumino/disposable';
+import { DisposableDelegate, IDisposable } from '@lumino/disposable';
 import { ISignal, Signal } from '@lumino/signaling';
 
 import { ConnectionStatus, EventsConnection } from './connection';
@@ -175,23 +175,13 @@ export class TasksModel implements IBgTasksModel, IDisposable {
     }
     const entry = { listener };
     watch.listeners.add(entry);
-    let disposed = false;
-    return {
-      get isDisposed() {
-        return disposed;
-      },
-      dispose: () => {
-        if (disposed) {
-          return;
-        }
-        disposed = true;
-        const current = this._watches.get(id);
-        current?.listeners.delete(entry);
-        if (current && current.listeners.size === 0) {
-          this._watches.delete(id);
-        }
+    return new DisposableDelegate(() => {
+      const current = this._watches.get(id);
+      current?.listeners.delete(entry);
+      if (current && current.listeners.size === 0) {
+        this._watches.delete(id);
       }
-    };
+    });
   }
 
   tab(category: Category): IBgTasksModel.ITabState {

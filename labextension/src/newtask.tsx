@@ -13,6 +13,61 @@ import { creatableKinds } from './kinds';
 import type { IBgTasksModel } from './tokens';
 import type { IKind, ITask } from './types';
 
+/**
+ * The kinds a browser form may create (`GET kinds`, read once per form), and why there
+ * are none yet. `onLoaded` picks the form's first kind.
+ */
+export function useCreatableKinds(
+  model: IBgTasksModel,
+  onLoaded: (kinds: IKind[]) => void
+): { kinds: IKind[] | null; loadError: string | null } {
+  const [kinds, setKinds] = React.useState<IKind[] | null>(null);
+  const [loadError, setLoadError] = React.useState<string | null>(null);
+  const loaded = React.useRef(onLoaded);
+  loaded.current = onLoaded;
+  React.useEffect(() => {
+    model.api.kinds().then(
+      list => {
+        const usable = creatableKinds(list.kinds);
+        setKinds(usable);
+        loaded.current(usable);
+      },
+      error => setLoadError(errorText(error))
+    );
+  }, [model]);
+  return { kinds, loadError };
+}
+
+/** What a form shows instead of itself while its kinds are not there (null once they are). */
+export function KindsNotReady(props: {
+  kinds: IKind[] | null;
+  loadError: string | null;
+}): JSX.Element | null {
+  const { kinds, loadError } = props;
+  if (loadError) {
+    return (
+      <div className="jp-BgTasks-newTask jp-BgTasks-message jp-mod-error">
+        Could not read the task kinds: {loadError}
+      </div>
+    );
+  }
+  if (!kinds) {
+    return (
+      <div className="jp-BgTasks-newTask jp-BgTasks-message">
+        Loading kinds…
+      </div>
+    );
+  }
+  if (!kinds.length) {
+    return (
+      <div className="jp-BgTasks-newTask jp-BgTasks-message">
+        This server has no kind a browser can start.
+      </div>
+    );
+  }
+  return null;
+}
+
 /** Server field (`params.times`) → rjsf extra errors, or null for a non-param field. */
 export function paramError(field: string, message: string): ErrorSchema | null {
   if (!field.startsWith('params.')) {
@@ -34,8 +89,6 @@ export function NewTaskForm(props: {
   onClose: () => void;
 }): JSX.Element {
   const { model } = props;
-  const [kinds, setKinds] = React.useState<IKind[] | null>(null);
-  const [loadError, setLoadError] = React.useState<string | null>(null);
   const [kindName, setKindName] = React.useState('');
   const [name, setName] = React.useState('');
   const [formData, setFormData] = React.useState<any>({});
@@ -47,18 +100,11 @@ export function NewTaskForm(props: {
   >();
   const [busy, setBusy] = React.useState(false);
 
-  React.useEffect(() => {
-    model.api.kinds().then(
-      list => {
-        const usable = creatableKinds(list.kinds);
-        setKinds(usable);
-        if (usable.length) {
-          setKindName(usable[0].name);
-        }
-      },
-      error => setLoadError(errorText(error))
-    );
-  }, [model]);
+  const { kinds, loadError } = useCreatableKinds(model, usable => {
+    if (usable.length) {
+      setKindName(usable[0].name);
+    }
+  });
 
   const kind = kinds?.find(k => k.name === kindName);
 
@@ -94,26 +140,8 @@ export function NewTaskForm(props: {
     }
   };
 
-  if (loadError) {
-    return (
-      <div className="jp-BgTasks-newTask jp-BgTasks-message jp-mod-error">
-        Could not read the task kinds: {loadError}
-      </div>
-    );
-  }
-  if (!kinds) {
-    return (
-      <div className="jp-BgTasks-newTask jp-BgTasks-message">
-        Loading kinds…
-      </div>
-    );
-  }
-  if (!kinds.length) {
-    return (
-      <div className="jp-BgTasks-newTask jp-BgTasks-message">
-        This server has no kind a browser can start.
-      </div>
-    );
+  if (!kinds?.length) {
+    return <KindsNotReady kinds={kinds} loadError={loadError} />;
   }
 
   return (

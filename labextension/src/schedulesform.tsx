@@ -10,8 +10,7 @@ import { FormComponent } from '@jupyterlab/ui-components';
 import validator from '@rjsf/validator-ajv8';
 import * as React from 'react';
 
-import { errorText } from './errors';
-import { creatableKinds } from './kinds';
+import { KindsNotReady, useCreatableKinds } from './newtask';
 import {
   draftBody,
   draftChanges,
@@ -27,7 +26,7 @@ import {
   previewFrom
 } from './schedulespec';
 import type { IBgTasksModel } from './tokens';
-import type { IKind, ISchedule } from './types';
+import type { ISchedule } from './types';
 import { fireTimeWords, untilWords } from './words';
 
 /** How long the user may pause typing before the draft is checked (ms). */
@@ -102,8 +101,6 @@ export function ScheduleForm(props: {
 }): JSX.Element {
   const { model, schedule } = props;
   const editing = !!schedule;
-  const [kinds, setKinds] = React.useState<IKind[] | null>(null);
-  const [loadError, setLoadError] = React.useState<string | null>(null);
   const [draft, setDraft] = React.useState<IScheduleDraft>(() =>
     schedule ? draftFromSchedule(schedule) : emptyDraft('')
   );
@@ -115,18 +112,11 @@ export function ScheduleForm(props: {
   const latest = React.useRef(new Latest());
   const zones = React.useMemo(timezones, []);
 
-  React.useEffect(() => {
-    model.api.kinds().then(
-      list => {
-        const usable = creatableKinds(list.kinds);
-        setKinds(usable);
-        if (!editing && usable.length) {
-          setDraft(d => (d.kind ? d : { ...d, kind: usable[0].name }));
-        }
-      },
-      error => setLoadError(errorText(error))
-    );
-  }, [model]);
+  const { kinds, loadError } = useCreatableKinds(model, usable => {
+    if (!editing && usable.length) {
+      setDraft(d => (d.kind ? d : { ...d, kind: usable[0].name }));
+    }
+  });
 
   // The server's preview of the draft, PREVIEW_DELAY after the last keystroke.
   React.useEffect(() => {
@@ -180,19 +170,8 @@ export function ScheduleForm(props: {
     }
   };
 
-  if (loadError) {
-    return (
-      <div className="jp-BgTasks-newTask jp-BgTasks-message jp-mod-error">
-        Could not read the task kinds: {loadError}
-      </div>
-    );
-  }
-  if (!kinds) {
-    return (
-      <div className="jp-BgTasks-newTask jp-BgTasks-message">
-        Loading kinds…
-      </div>
-    );
+  if (!kinds || loadError) {
+    return <KindsNotReady kinds={kinds} loadError={loadError} />;
   }
   const kind = kinds.find(k => k.name === draft.kind);
   if (!kind) {
