@@ -65,6 +65,26 @@ def wait_running_view(page: Page, server: LabServer, name: str) -> dict[str, obj
     return task
 
 
+def launch(page: Page, server: LabServer, notebook: str, cell: str, name: str) -> dict[str, object]:
+    """Open a notebook of `%load_ext bgtasks_ext` and ``cell``, run both, and return the
+    cell's task once it runs and its view says so."""
+    (server.root_dir / notebook).write_text(notebook_json(["%load_ext bgtasks_ext", cell]))
+    open_notebook(page, notebook)
+    run_cell(page, 0)
+    page.wait_for_timeout(300)
+    run_cell(page, 1)
+    return wait_running_view(page, server, name)
+
+
+def wait_bar_moves(page: Page, task_id: str, after: str) -> None:
+    """The view's bar grows within 10 s (it is live, not a picture of the past)."""
+    first = bar_value(page, task_id)
+    deadline = time.monotonic() + 10
+    while bar_value(page, task_id) <= first:
+        assert time.monotonic() < deadline, f"the bar did not move after the {after}"
+        time.sleep(0.2)
+
+
 def cancel_while_busy(page: Page, server: LabServer, notebook: str,
                       screenshot: Callable[[Page, str], Path], shot: str) -> None:
     """The scenario of both front ends: a long task, then a cell that keeps the kernel
@@ -129,15 +149,9 @@ def test_after_a_page_reload_the_view_is_live_again_and_reaches_finished(
 ) -> None:
     # Given a running task's view in a saved notebook
     flag = lab_server.root_dir / "reload.done"
-    (lab_server.root_dir / "reload.ipynb").write_text(notebook_json([
-        "%load_ext bgtasks_ext", until_flag_cell("reload me", flag),
-    ]))
     page = lab_page
-    open_notebook(page, "reload.ipynb")
-    run_cell(page, 0)
-    page.wait_for_timeout(300)
-    run_cell(page, 1)
-    task_id = str(wait_running_view(page, lab_server, "reload me")["id"])
+    task_id = str(launch(page, lab_server, "reload.ipynb", until_flag_cell("reload me", flag),
+                         "reload me")["id"])
     page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
     page.wait_for_function(
         "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=10_000)
@@ -151,11 +165,7 @@ def test_after_a_page_reload_the_view_is_live_again_and_reaches_finished(
     # Then the same output shows the task live: its bar moves, and it reaches finished
     view = view_of(page, task_id)
     expect(view).to_have_attribute("data-state", "running", timeout=30_000)
-    first = bar_value(page, task_id)
-    deadline = time.monotonic() + 10
-    while bar_value(page, task_id) <= first:
-        assert time.monotonic() < deadline, "the bar did not move after the reload"
-        time.sleep(0.2)
+    wait_bar_moves(page, task_id, "reload")
     flag.touch()
     expect(view).to_have_attribute("data-state", "finished", timeout=30_000)
     assert bar_value(page, task_id) == 1.0
@@ -168,15 +178,9 @@ def test_after_a_kernel_restart_the_view_stays_live(
 ) -> None:
     # Given a running server-scoped task's view
     flag = lab_server.root_dir / "restart.done"
-    (lab_server.root_dir / "restart.ipynb").write_text(notebook_json([
-        "%load_ext bgtasks_ext", until_flag_cell("outlives its kernel", flag),
-    ]))
     page = lab_page
-    open_notebook(page, "restart.ipynb")
-    run_cell(page, 0)
-    page.wait_for_timeout(300)
-    run_cell(page, 1)
-    task = wait_running_view(page, lab_server, "outlives its kernel")
+    task = launch(page, lab_server, "restart.ipynb", until_flag_cell("outlives its kernel", flag),
+                  "outlives its kernel")
     task_id = str(task["id"])
     kernel_id = str((task["origin"] or {})["kernel_id"])  # type: ignore[index]
 
@@ -184,11 +188,7 @@ def test_after_a_kernel_restart_the_view_stays_live(
     lab_server.api("POST", f"api/kernels/{kernel_id}/restart")
 
     # Then the view keeps moving and reaches finished, with the new kernel idle meanwhile
-    first = bar_value(page, task_id)
-    deadline = time.monotonic() + 10
-    while bar_value(page, task_id) <= first:
-        assert time.monotonic() < deadline, "the bar did not move after the restart"
-        time.sleep(0.2)
+    wait_bar_moves(page, task_id, "restart")
     flag.touch()
     expect(view_of(page, task_id)).to_have_attribute("data-state", "finished", timeout=30_000)
     assert wait_state(lab_server, task_id, {"finished"})["state"] == "finished"
@@ -199,16 +199,10 @@ def test_after_a_kernel_restart_the_view_stays_live(
 def test_the_view_and_the_panel_move_together(
     lab_page: Page, lab_server: LabServer, screenshot: Callable[[Page, str], Path],
 ) -> None:
-    (lab_server.root_dir / "together.ipynb").write_text(notebook_json([
-        "%load_ext bgtasks_ext", steps_cell("side by side", 60, 0.1),
-    ]))
     page = lab_page
-    open_notebook(page, "together.ipynb")
+    task_id = str(launch(page, lab_server, "together.ipynb", steps_cell("side by side", 60, 0.1),
+                         "side by side")["id"])
     panel = open_panel(page)
-    run_cell(page, 0)
-    page.wait_for_timeout(300)
-    run_cell(page, 1)
-    task_id = str(wait_running_view(page, lab_server, "side by side")["id"])
     the_row = row(panel, task_id)
     expect(the_row).to_be_visible(timeout=10_000)
     # At several moments while it runs, both show the same progress, and it grows
