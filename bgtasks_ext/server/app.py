@@ -333,10 +333,11 @@ class BgTasks(ExtensionApp):
         )
         await self.kernel_watcher.start()
         # Kernels this server starts get the URL and secret in their environment, and
-        # nothing else the server spawns does (terminals, workers).
+        # nothing else the server spawns does (terminals, workers); and the root_dir, so
+        # they can name a notebook job's file relative to it.
         self.kernel_env = KernelEnv(serverapp.kernel_manager,
                                     url_path_join(serverapp.connection_url, API_PATH) + "/",
-                                    self.kernel_secret)
+                                    self.kernel_secret, root=serverapp.root_dir)
         self.kernel_env.install()
         if self.report_activity:
             self.activity = ActivityReporter(self.engine, serverapp.web_app.settings.setdefault(
