@@ -8,6 +8,7 @@ keeps working.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from .models import new_id
 
@@ -43,4 +44,7 @@ class EngineConfig:
     lease_ttl: float = 10.0
     """Seconds this server's lease lasts unrenewed (renewed every third of it): when it
     dies, another server on the store adopts its tasks within this time."""
+    kind_settings: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Kind name -> its settings (JSON values), given to its tasks as ``ctx.settings`` and
+    to its ``warm`` function (read-only: one dict shared by every task of the kind)."""
 

@@ -72,6 +72,7 @@ class TaskContext:
     __slots__ = (
         "task_id",
         "params",
+        "settings",
         "attempt",
         "payload",
         "_sink",
@@ -97,10 +98,14 @@ class TaskContext:
         clock: Callable[[], float] = time.monotonic,
         payload: bytes | None = None,
         cancel_event: threading.Event | None = None,
+        settings: Mapping[str, Any] | None = None,
     ) -> None:
         self.task_id = task_id
         self.payload = payload
         self.params = dict(params or {})
+        self.settings: Mapping[str, Any] = settings if settings is not None else {}
+        """The kind's settings (``EngineConfig.kind_settings``; ``{}`` when none): read them,
+        never change them (one dict serves every task of the kind)."""
         self.attempt = attempt
         self._sink = sink
         # A plain flag, not a threading.Event: set once from another thread, read in

@@ -22,6 +22,9 @@ from .registry import KindRegistry
 from .states import State
 from .timers import Timer, Timers
 
+_NO_SETTINGS: Mapping[str, Any] = {}
+"""The settings of a kind that has none (shared: jobs only read them)."""
+
 
 class Dispatch:
     """The engine's hand-offs and task timers. Arguments are the engine's own: its lock
@@ -40,6 +43,7 @@ class Dispatch:
         timers: Callable[[], Timers | None],
         started: Callable[[], bool],
         running: Callable[[], bool],
+        kind_settings: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> None:
         self._lock = lock
         self._live = live
@@ -52,6 +56,7 @@ class Dispatch:
         self._started = started
         self._running = running
         self._by_task: dict[str, list[Timer]] = {}
+        self._settings = kind_settings if kind_settings is not None else {}
 
     def timer(self, task_id: str, delay: float, fn: Callable[..., Any], *args: Any) -> None:
         """Call ``fn(*args)`` in ``delay`` seconds unless the task's timers are dropped first."""
@@ -97,8 +102,10 @@ class Dispatch:
         ``claim``) in this very thread — from the writer thread, right after the task's
         commit, that saves a thread hop on every task."""
         payload = self._store.get_blob(task.id, "input") if task.has_payload else None
+        kdef = self._kinds.get(task.kind)
         self._executors[task.executor].submit(Job(
-            task_id=task.id, kind=task.kind, ref=self._kinds.get(task.kind).ref,
+            task_id=task.id, kind=task.kind, ref=kdef.ref,
             params=task.params, payload=payload, python=task.python, cwd=task.cwd,
             attempt=task.attempt, max_result_bytes=self._max_result_bytes,
+            settings=self._settings.get(task.kind, _NO_SETTINGS), warm=kdef.warm,
         ))

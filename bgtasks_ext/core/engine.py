@@ -97,7 +97,8 @@ class Engine:
         self._listeners = Listeners(self._lock)
         self._dispatch = Dispatch(self._lock, self._live, store, self.executors, self.kinds,
                                   config.max_result_bytes, clock, lambda: self._timers,
-                                  lambda: self._running, lambda: self.running)
+                                  lambda: self._running, lambda: self.running,
+                                  config.kind_settings)
         self._retention = Retention(config, clock)
         self._failures = StoreFailures(self._ended, self._live, self._unstored, clock, self._apply,
                                        self._drop, self._emit, self._cancel_in_executor)

@@ -236,6 +236,12 @@ class Job:
     attempt: int = 1
     max_result_bytes: int | None = None
     """The largest pickled result kept; a bigger one fails the attempt (``result_too_large``)."""
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    """The kind's settings (``EngineConfig.kind_settings``; JSON values): ``ctx.settings``.
+    Shared by every job of the kind: read, never changed."""
+    warm: str | None = None
+    """The kind's ``warm`` function (``module:function``): a process executor has each
+    worker of the job's pool call it once (see :func:`~.registry.kind`)."""
 
 
 class OutcomeStatus(str, Enum):

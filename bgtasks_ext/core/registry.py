@@ -15,7 +15,7 @@ import importlib
 import inspect
 from dataclasses import dataclass
 from importlib.metadata import entry_points
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Collection, Iterator, Mapping
 
 import pydantic
 
@@ -25,19 +25,59 @@ from .jsontext import dumps as json_dumps
 
 ENTRY_POINT_GROUP = "bgtasks_ext.kinds"
 
+
+@dataclass(frozen=True)
+class KindSite:
+    """Where the server admits tasks, for a kind's :attr:`KindDef.check`: its
+    ``root_dir`` (``None``: no server; a check then uses the current directory) and the
+    names of the kernels it can start (``None``: not known, so not checked)."""
+
+    root_dir: str | None = None
+    kernel_names: Callable[[], Collection[str]] | None = None
+    """Called at each check (a kernelspec installed while the server runs counts)."""
+
+
+@dataclass(frozen=True)
+class Checked:
+    """What a kind's check admits: the parameters (normalised), and the task's default
+    name and its working directory when the kind sets them."""
+
+    params: dict[str, Any]
+    name: str | None = None
+    """The task's name when the caller gives none (else the kind's name)."""
+    cwd: str | None = None
+    """The task's working directory (absolute), whatever the caller asked."""
+
+
+KindCheck = Callable[[dict[str, Any], KindSite], Checked]
+
 _schemas: dict[int, tuple[Any, dict[str, Any]]] = {}
 _defaults: dict[int, tuple[Any, dict[str, Any]]] = {}
 
 
 def kind(
     name: str | None = None, *, title: str | None = None, description: str | None = None,
-    needs_payload: bool = False,
+    needs_payload: bool = False, warm: str | None = None, check: KindCheck | None = None,
 ) -> Callable[[Any], Any]:
     """Mark a function or class as a kind (the name defaults to its ``__name__``).
 
     ``needs_payload``: a task of this kind carries input bytes (``TaskSpec.payload``)
     that only a kernel makes; the engine refuses one without them, except on an
-    executor that runs inside the kernel (which holds the job itself)."""
+    executor that runs inside the kernel (which holds the job itself).
+
+    ``warm``: ``"module:function"``, called as ``function(settings)`` (the kind's
+    ``EngineConfig.kind_settings`` entry, ``{}`` when none) once in each process worker,
+    on a background thread, after the first task of this kind reached that worker's
+    pool (and at the start of each worker started later): where a kind imports its
+    heavy modules or pre-starts what its tasks take over (see :mod:`.warm`). Never
+    called elsewhere (thread executor, a Dask worker).
+
+    ``check``: ``check(params, site) -> Checked``, the kind's own admission rule, called by
+    :func:`.admission.admit` (every caller: REST, kernels, schedules) with the validated
+    parameters and where the server runs (:class:`KindSite`); raises
+    :class:`~.errors.InvalidInput` naming the field (``params.path``) for what the
+    schema cannot say (a file that must exist), and may set the task's default name and
+    working directory."""
 
     def mark(obj: Any) -> Any:
         obj.__bgtask_kind__ = {
@@ -45,6 +85,8 @@ def kind(
             "title": title,
             "description": description,
             "needs_payload": needs_payload,
+            "warm": warm,
+            "check": check,
         }
         return obj
 
@@ -67,6 +109,10 @@ class KindDef:
     """A function kind with a ``ctx`` parameter."""
     needs_payload: bool = False
     """Runs only with input bytes made by a kernel (see :func:`kind`)."""
+    warm: str | None = None
+    """``module:function`` a process worker calls once its pool ran this kind (see :func:`kind`)."""
+    check: KindCheck | None = None
+    """The kind's own admission rule (see :func:`kind`); ``None``: the schema says it all."""
 
     @property
     def needs_kernel(self) -> bool:
@@ -197,6 +243,8 @@ def make_kind(obj: Any, name: str | None = None) -> KindDef:
         is_class=is_class,
         wants_ctx=not is_class and _wants_ctx(obj),
         needs_payload=bool(meta.get("needs_payload", False)),
+        warm=meta.get("warm"),
+        check=meta.get("check"),
     )
 
 
@@ -231,6 +279,8 @@ class KindRegistry:
 
     def __init__(self) -> None:
         self._kinds: dict[str, KindDef] = {}
+        self.site = KindSite()
+        """Where the kinds' checks run (the server sets its root_dir and kernels here)."""
 
     def register(self, obj: Any, name: str | None = None) -> KindDef:
         kdef = obj if isinstance(obj, KindDef) else make_kind(obj, name)

@@ -14,7 +14,8 @@ One message on the wire::
 
 Messages (``op`` names the kind)::
 
-    server → worker  run      {task_id, ref, params, attempt, cwd, has_payload} + payload
+    server → worker  run      {task_id, ref, params, settings, attempt, cwd, has_payload} + payload
+                     warm     {ref, settings}   (call ``ref(settings)`` once, in the background)
                      cancel   {task_id}
                      shutdown {}
     worker → server  ready    {pid, python, version}
@@ -29,7 +30,7 @@ import json
 import struct
 from typing import Any, BinaryIO, Dict, Optional, Tuple
 
-VERSION = 2
+VERSION = 3
 """Sent in ``ready``: a worker under another interpreter may have another
 ``bgtasks_ext`` installed, and the server must not guess at its messages."""
 
@@ -138,12 +139,19 @@ class MessageReader:
 
 # -- message builders: the one place that spells each message -------------------------
 def run_msg(task_id: str, ref: str, params: Any, attempt: int, cwd: str | None, has_payload: bool,
-            max_result_bytes: int | None = None, memory_limit: int | None = None) -> Message:
+            max_result_bytes: int | None = None, memory_limit: int | None = None,
+            settings: Any = None) -> Message:
     return {
         "op": "run", "task_id": task_id, "ref": ref, "params": params,
         "attempt": attempt, "cwd": cwd, "has_payload": has_payload,
         "max_result_bytes": max_result_bytes, "memory_limit": memory_limit,
+        "settings": settings or None,
     }
+
+
+def warm_msg(ref: str, settings: Any) -> Message:
+    """Call ``ref(settings)`` once in the worker, on a background thread (a kind's warm-up)."""
+    return {"op": "warm", "ref": ref, "settings": settings}
 
 
 def cancel_msg(task_id: str) -> Message:

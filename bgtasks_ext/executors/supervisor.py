@@ -204,7 +204,7 @@ class Supervisor:
         """Claim ``job`` and send it to an idle worker of ``pool`` (there is one)."""
         msg = protocol.run_msg(
             job.task_id, job.ref, dict(job.params), job.attempt, job.cwd, job.payload is not None,
-            job.max_result_bytes, self.memory_limit,
+            job.max_result_bytes, self.memory_limit, job.settings,
         )
         try:
             chunks = protocol.encode(msg, job.payload)

@@ -127,7 +127,7 @@ class ThreadExecutor(Executor):
         assert self._callbacks is not None
         ctx = TaskContext(
             job.task_id, _CallbackSink(job.task_id, self._callbacks), job.params, job.attempt,
-            payload=job.payload,
+            payload=job.payload, settings=job.settings,
         )
         running = _Running(ctx, me)
         with self._lock:

@@ -250,7 +250,7 @@ class Worker:
         sink = _SocketSink(task_id, self)
         ctx = TaskContext(
             task_id, sink, params=msg.get("params"), attempt=msg.get("attempt", 1),
-            cancel_event=event, payload=payload,
+            cancel_event=event, payload=payload, settings=msg.get("settings"),
         )
         # Undo what an earlier task may have changed: its SIGTERM handler, sys.stdout.
         if signal.getsignal(signal.SIGTERM) != self.guard.on_sigterm:
