@@ -35,6 +35,9 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
     if executor not in executors:
         raise InvalidInput("executor", f"{executor!r} is not one of {sorted(executors)}")
     check_placement(spec, kdef, executor, executors[executor])
+    problem = executors[executor].unavailable()
+    if problem is not None:
+        raise InvalidInput("executor", problem)
     timeout = spec.timeout if spec.timeout is not None else default_timeout
     if timeout is not None and not (_number(timeout) and timeout > 0):
         raise InvalidInput("timeout", "must be a number of seconds above 0")

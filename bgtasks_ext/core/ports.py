@@ -303,6 +303,12 @@ class Executor(ABC):
     def start(self, callbacks: ExecutorCallbacks) -> None:
         """Get ready (warm the pool); called once by the engine."""
 
+    def unavailable(self) -> str | None:
+        """Why this executor cannot take new tasks now (say, a cluster it cannot reach),
+        naming the setting to fix; ``None`` (the default): it can. New tasks for it are
+        refused with this message (field ``executor``); the other executors go on."""
+        return None
+
     @abstractmethod
     def submit(self, job: Job) -> None:
         """Queue the job and return at once; it runs when a slot is free."""

@@ -141,6 +141,7 @@ class DaskExecutor(Executor):
         spec = {
             "task_id": job.task_id, "kind": job.kind, "ref": job.ref, "params": dict(job.params),
             "cwd": job.cwd, "attempt": job.attempt, "max_result_bytes": job.max_result_bytes,
+            "settings": dict(job.settings), "warm": job.warm,
         }
         try:
             run.future = client.submit(run_job, self.topic, spec, job.payload, self.cancel_grace,

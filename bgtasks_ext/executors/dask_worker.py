@@ -179,6 +179,7 @@ def run_job(topic: str, spec: dict[str, Any], payload: bytes | None, grace: floa
         # The server's folder may not exist here (another machine): then the worker's own.
         cwd=cwd if cwd and os.path.isdir(cwd) else None,
         attempt=attempt, max_result_bytes=spec.get("max_result_bytes"),
+        settings=spec.get("settings") or {}, warm=spec.get("warm"),
     )
     pool = local_pool(worker.state.nthreads)
     slot = _relay.slots[task_id] = _Slot()

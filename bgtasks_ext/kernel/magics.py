@@ -137,9 +137,10 @@ class BgTaskMagics(Magics):
     @argument("--out", dest="outputs", metavar="C,D",
               help="Set only these variables back (default: every name the cell assigns, "
               "except names bound only by import).")
-    @argument("--executor", choices=("process", "kernel"),
+    @argument("--executor", choices=("process", "kernel", "dask"),
               help="process (default: a worker process), kernel (a thread in this kernel "
-              "that sees live objects).")
+              "that sees live objects), dask (the server's Dask cluster: "
+              "c.BgTasks.dask_scheduler).")
     @argument("--scope", choices=("server", "kernel"),
               help="kernel: cancel the task when this kernel shuts down or restarts.")
     @argument("--timeout", type=float, metavar="S",

@@ -22,6 +22,8 @@ from traitlets import Bool, Dict, Float, Int, List, TraitError, Type, Unicode, d
 from ..core.engine import Engine, EngineConfig
 from ..core.errors import InvalidInput
 from ..core.ports import Executor, Store
+from ..executors.dask import LOCAL as DASK_LOCAL
+from ..executors.dask import DaskExecutor
 from ..executors.kernel import KernelExecutor
 from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
@@ -36,10 +38,12 @@ from .handlers import handlers
 from .kernel_env import KernelEnv
 from .kernels import KernelWatcher
 from .schedule_handlers import schedule_routes
+from .status import StatusHandler
 from .owner import Owners
 
-EXECUTORS = ("process", "thread")
-"""What ``default_executor`` may be (``kernel`` cannot: a task must name its kernel)."""
+EXECUTORS = ("process", "thread", "dask")
+"""What ``default_executor`` may be (``kernel`` cannot: a task must name its kernel;
+``dask`` needs ``dask_scheduler``)."""
 API_PATH = "/bgtasks/api"
 PACKAGE_LOGGER = "bgtasks_ext"
 """The parent of every module logger of this package (``logging.getLogger(__name__)``)."""
@@ -70,7 +74,20 @@ class BgTasks(ExtensionApp):
     default_executor = Unicode(
         "process",
         help="Where tasks run unless they say otherwise: 'process' (a warm pool of worker "
-        "processes) or 'thread' (threads in the server, for light I/O kinds).",
+        "processes), 'thread' (threads in the server, for light I/O kinds) or 'dask' (the "
+        "Dask cluster of dask_scheduler).",
+    ).tag(config=True)
+
+    dask_scheduler = Unicode(
+        "",
+        help="The Dask cluster of the 'dask' executor: a scheduler address "
+        "('tcp://host:8786'), or 'local' for a LocalCluster started and stopped with the "
+        "server. Empty (the default): no 'dask' executor. The workers need jupyter-bgtasks "
+        "(this version) and the tasks' libraries installed.",
+    ).tag(config=True)
+
+    dask_local_workers = Int(
+        2, min=1, help="Worker processes of the LocalCluster when dask_scheduler is 'local'."
     ).tag(config=True)
 
     workers = Int(
@@ -263,6 +280,12 @@ class BgTasks(ExtensionApp):
             "thread": ThreadExecutor(workers=self.thread_workers),
             "kernel": KernelExecutor(),
         }
+        if self.dask_scheduler:
+            executors["dask"] = DaskExecutor(self.dask_scheduler, cancel_grace=self.cancel_grace,
+                                             local_workers=self.dask_local_workers)
+        elif self.default_executor == "dask":
+            raise TraitError("BgTasks.default_executor: 'dask' needs BgTasks.dask_scheduler "
+                             f"(a scheduler address, or {DASK_LOCAL!r})")
         config = EngineConfig(
             default_executor=self.default_executor,
             default_timeout=self.default_timeout or None,
@@ -318,6 +341,7 @@ class BgTasks(ExtensionApp):
         self.handlers.extend(handlers(API_PATH))
         self.handlers.extend(schedule_routes(API_PATH))
         self.handlers.append((f"{API_PATH}/events", EventsHandler))
+        self.handlers.append((f"{API_PATH}/status", StatusHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
         assert self.engine is not None

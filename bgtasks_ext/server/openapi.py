@@ -264,6 +264,16 @@ OPERATIONS: dict[tuple[str, str], Op] = {
     ),
     ("/kinds", "get"): Op("Registered kinds, with the JSON Schema of their parameters",
                           {"200": _json("Every kind this server runs.", "KindList")}),
+    ("/status", "get"): Op(
+        "The health of each executor",
+        {"200": {"description": "`executors`: for each configured executor, `available` and "
+                 "`error` (why it refuses new tasks, naming the setting to fix); the `dask` "
+                 "executor adds `scheduler`, `address`, `connected`, `workers`, `dashboard`, "
+                 "`running` and `connects`.",
+                 "content": {"application/json": {"schema": {"type": "object", "properties": {
+                     "executors": {"type": "object", "additionalProperties": {"type": "object"}},
+                     "default_executor": {"type": "string"}}}}}}},
+    ),
     ("/events", "get"): Op(
         "Live task events (a websocket)",
         {"101": {"description": "Switching Protocols: the websocket is open. Messages are "
