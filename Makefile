@@ -17,7 +17,8 @@
 #   2. `jlpm install` in labextension/        <- package.json, yarn.lock, .yarnrc.yml
 #   3. `jlpm build:prod` -> bgtasks_ext/labextension  <- labextension sources
 #   4. `pip install -e .[lab]`, `jupyter-builder develop`  <- pyproject.toml
-#      (`make test`: `.[lab,test]` instead, its own stamp; no `dask` extra: no test needs it)
+#      (`make test`: `.[lab,test]` instead, its own stamp; the test extra has `distributed`
+#      for tests/dask, which start a real `dask scheduler` and `dask worker`)
 # Step 3 runs before step 4 so the jupyter-builder hook inside `pip install -e` finds the
 # JS up to date and does not build it a second time.
 

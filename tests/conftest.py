@@ -12,7 +12,7 @@ import pytest
 pytest_plugins = ["pytest_jupyter.jupyter_server"]
 
 HERE = Path(__file__).resolve().parent
-GROUPS = {"browser": "browser", "kernel": "kernel", "notebooks": "kernel"}
+GROUPS = {"browser": "browser", "kernel": "kernel", "notebooks": "kernel", "dask": "dask"}
 """Top folder under tests/ -> the xdist group its tests run in."""
 
 
