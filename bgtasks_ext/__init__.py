@@ -2,7 +2,7 @@
 
 The public API for task code is re-exported here: ``progress``, ``track``,
 ``cancelled``, ``TaskCancelled`` and the ``kind`` decorator. The notebook API
-(``submit``, ``schedule``, ``attach``, ``connect`` and their errors) is loaded on first use by
+(``submit``, ``schedule``, ``run_notebook``, ``attach``, ``connect`` and their errors) is loaded on first use by
 :func:`__getattr__`: workers import this package, and must not pay for (or need)
 IPython, ipywidgets or tornado. The functions named
 ``_jupyter_*`` are the hooks Jupyter Server and JupyterLab look for.
@@ -30,6 +30,7 @@ __all__ = [
     "connect",
     "kind",
     "progress",
+    "run_notebook",
     "schedule",
     "submit",
     "track",
@@ -38,6 +39,7 @@ __all__ = [
 _LAZY = {
     "submit": "bgtasks_ext.kernel.api",
     "schedule": "bgtasks_ext.kernel.api",
+    "run_notebook": "bgtasks_ext.kernel.api",
     "ScheduleHandle": "bgtasks_ext.kernel.schedules",
     "attach": "bgtasks_ext.kernel.api",
     "connect": "bgtasks_ext.kernel.client",

@@ -1,4 +1,5 @@
-"""The Python API of the notebook side: ``submit``, ``schedule``, ``attach``, ``connect``.
+"""The Python API of the notebook side: ``submit``, ``schedule``, ``attach``, ``connect``,
+``run_notebook``.
 
 ``submit(fn, ...)`` ships a call to a worker running this kernel's own interpreter, in
 its working directory (cloudpickle: functions defined in the notebook travel by value).
@@ -7,14 +8,18 @@ into a task, shared with the ``%%bgtask`` magic: it fills in where the task come
 (this kernel, this notebook) and, for ``executor="kernel"``, starts the thread that
 runs it here with live objects. :func:`create_schedule` does the same for a schedule
 (``%%bgtask --every``, :func:`schedule`): the job is pickled once, at creation, and
-every run gets those bytes.
+every run gets those bytes. :func:`launch_notebook` makes a ``notebook`` task (shared
+with ``%bgtask --notebook``); the path it is given is already relative to the server's
+root (:mod:`.notebook_jobs`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import socket
+from collections.abc import Mapping
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -26,11 +31,13 @@ from ..kinds.code import CodeJob
 from .celllines import locate
 from .client import Client, TaskDict, connect, get_client
 from .handle import TaskHandle
+from .notebook_jobs import root_relative
 
 if TYPE_CHECKING:
     from .schedules import ScheduleHandle
 
-__all__ = ["attach", "connect", "create_schedule", "kernel_id", "launch", "schedule", "submit"]
+__all__ = ["attach", "connect", "create_schedule", "kernel_id", "launch", "launch_notebook",
+           "run_notebook", "schedule", "submit"]
 
 KERNEL_PLACEHOLDER = CodeJob(mode="cell", source="", filename="<kernel executor>")
 """What a kernel-executor task stores as its payload: the real job stays in this
@@ -198,6 +205,70 @@ def submit(fn: Callable[..., Any], *args: Any, name: str | None = None, key: str
     label = name or getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None) or repr(fn)
     return launch(job, name=label, key=key, executor=executor, scope=scope, timeout=timeout,
                   retries=retries)
+
+
+def launch_notebook(path: str, parameters: Mapping[str, Any] | None = None, *,
+                    kernel_name: str | None = None, cwd: str | None = None,
+                    name: str | None = None, key: str | None = None,
+                    executor: str | None = None, scope: str | None = None,
+                    timeout: float | None = None, retries: int | None = None,
+                    client: Client | None = None) -> TaskHandle:
+    """Create a ``notebook`` task for ``path`` and ``cwd``, both already relative to the
+    server's root; its handle. Raises :class:`~.client.ServerError` with the server's
+    400 (naming ``params.path``, ``params.parameters.<name>``...) when it refuses;
+    nothing is created then."""
+    params: dict[str, Any] = {"path": path, "parameters": _parameters(parameters)}
+    if kernel_name is not None:
+        params["kernel_name"] = kernel_name
+    if cwd is not None:
+        params["cwd"] = cwd
+    client = client or get_client()
+    task = client.create(kind="notebook", params=params, name=name, key=key, executor=executor,
+                         scope=scope, timeout=timeout, retries=retries, origin=_origin())
+    return TaskHandle(task["id"], client, task=task)
+
+
+def _parameters(parameters: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The parameters as JSON carries them; what JSON cannot carry is refused here,
+    naming it (rather than as a ``TypeError`` from deep inside the request)."""
+    if parameters is None:
+        return {}
+    if not isinstance(parameters, Mapping):
+        raise InvalidInput("parameters", f"must be a dict of name -> value, not {type(parameters).__name__}")
+    out: dict[str, Any] = {}
+    for key, value in parameters.items():
+        if not isinstance(key, str):
+            raise InvalidInput("parameters", f"{key!r}: names must be strings")
+        try:
+            out[key] = json.loads(json.dumps(value, allow_nan=False))
+        except (TypeError, ValueError):
+            raise InvalidInput(f"parameters.{key}", f"a {type(value).__name__} cannot be a notebook "
+                               "parameter (JSON values can: numbers, strings, booleans, None, "
+                               "lists and dicts of them)") from None
+    return out
+
+
+def run_notebook(path: str | os.PathLike[str], parameters: Mapping[str, Any] | None = None, *,
+                 kernel_name: str | None = None, cwd: str | os.PathLike[str] | None = None,
+                 name: str | None = None, timeout: float | None = None) -> TaskHandle:
+    """Run the notebook at ``path`` as a background job (the ``notebook`` kind) and
+    return its handle (displayed, it is the task's widget).
+
+    ``path`` is relative to this kernel's working directory (or absolute) and must be
+    under the server's root directory. ``parameters`` (JSON values) are set in a cell
+    after the notebook's cell tagged ``parameters``. ``kernel_name``: default the
+    notebook's own kernelspec. ``cwd``: the job kernel's working directory (relative to
+    this kernel's, under the root; default the notebook's folder). ``name``: default the
+    file name. ``timeout``: seconds before the job is stopped.
+
+    ``h.result()`` is ``{"executed_copy": <path relative to the root>, "cells": n,
+    "kernel_name": ...}``; the executed copy is written beside the notebook, also when a
+    cell fails (``h.error["data"]["executed_copy"]``)."""
+    client = get_client()  # no server: say that first, not that the root is unknown
+    rel = root_relative(path, "path")
+    rel_cwd = None if cwd is None else root_relative(cwd, "cwd")
+    return launch_notebook(rel, parameters, kernel_name=kernel_name, cwd=rel_cwd, name=name,
+                           timeout=timeout, client=client)
 
 
 def attach(task_id: str) -> TaskHandle:

@@ -6,6 +6,10 @@ queues the cell's outputs when it ends; they land in the user namespace between 
 (:mod:`.landing`). Re-running a ``%%bgtask`` cell supersedes the task it launched
 before (the cell is known by the id JupyterLab sends with each execute request).
 
+``%bgtask --notebook PATH [-p NAME=VALUE ...]`` runs a notebook file as a job (the
+``notebook`` kind, :mod:`.notebook_jobs`): nothing of this kernel is sent, only the
+path (made relative to the server's root) and the parameters.
+
 With ``--every S`` or ``--cron EXPR`` the magic makes a schedule instead (``POST
 schedules``, :mod:`.schedules`): the same pickled job, frozen now, for every run; no
 run's outputs land here. Re-running such a cell disables the schedule it made before.
@@ -30,18 +34,24 @@ from IPython.display import display
 
 from ..core.errors import BgTasksError
 from ..kinds.code import CodeJob
-from .api import attach, create_schedule, kernel_id, launch
+from .api import attach, create_schedule, kernel_id, launch, launch_notebook
 from .cellio import analyze, find_unpicklable, select_inputs
 from .client import Client, ServerError, get_client
 from .handle import TaskHandle
 from .landing import Landing, landing_for
+from .notebook_jobs import parse_parameter, root_relative, split_words, unquote
 from .outputs import CellOutputs
 
 if TYPE_CHECKING:
     from .schedules import ScheduleHandle
 
 VALUE_OPTIONS = ("--key", "--in", "--out", "--executor", "--scope", "--timeout", "--retries",
-                 "--every", "--cron", "--tz")
+                 "--every", "--cron", "--tz", "--notebook", "--kernel", "--name")
+NOTEBOOK_ONLY = {"parameters": "-p", "kernel": "--kernel", "task_name": "--name"}
+"""Options of the notebook form only (dest -> option), refused elsewhere by name."""
+NOT_WITH_NOTEBOOK = {"inputs": "--in", "outputs": "--out", "every": "--every", "cron": "--cron",
+                     "tz": "--tz"}
+"""Options of a code task that a notebook job has no use for (dest -> option)."""
 OPTION_OF_FIELD = {"every": "--every", "cron": "--cron", "timezone": "--tz", "timeout": "--timeout",
                    "retries": "--retries", "executor": "--executor", "name": "NAME",
                    "payload": "the cell's inputs"}
@@ -127,7 +137,8 @@ class BgTaskMagics(Magics):
         return self.shell
 
     @_usage("%%bgtask [NAME] [options]", "%bgtask [options] EXPR",
-            "%%bgtask [NAME] --every S | --cron EXPR [--tz ZONE] [options]")
+            "%%bgtask [NAME] --every S | --cron EXPR [--tz ZONE] [options]",
+            "%bgtask --notebook PATH [-p NAME=VALUE ...] [--kernel K] [--name N] [options]")
     @magic_arguments()
     @argument("name", nargs="*", metavar="NAME", help="The task's name, one or more words "
               "(default: the cell's first line; the line magic's is its expression).")
@@ -153,6 +164,17 @@ class BgTaskMagics(Magics):
               help="Make a schedule on a 5-field cron expression, quoted: '0 9 * * 1-5'.")
     @argument("--tz", metavar="ZONE", help="IANA time zone of --cron (default UTC), "
               "e.g. Europe/Berlin.")
+    @argument("--notebook", metavar="PATH", help="%%bgtask only: run the notebook file PATH "
+              "as a job (relative to this kernel's working directory, under the server's "
+              "root); its executed copy is written beside it.")
+    @argument("-p", dest="parameters", action="append", metavar="NAME=VALUE",
+              help="With --notebook, repeatable: set NAME in a cell after the notebook's cell "
+              "tagged parameters; VALUE is a Python literal (3, 0.5, 'x', [1, 2]), else a "
+              "string.")
+    @argument("--kernel", metavar="K", help="With --notebook: the kernel to run it with "
+              "(default: the notebook's own, else python3).")
+    @argument("--name", dest="task_name", metavar="N",
+              help="With --notebook: the task's name (default: the file name).")
     @argument("--no-widget", action="store_true", help="Do not display the task widget.")
     @argument("-h", "--help", action="store_true", help="Show this help.")
     @line_cell_magic
@@ -170,7 +192,13 @@ class BgTaskMagics(Magics):
         With --every or --cron it makes a schedule: the code runs in a worker at each
         fire time with its inputs as they are now, and _ becomes the schedule's handle
         (_.disable(), _.runs()). Runs' outputs are not set here.
+
+        %bgtask --notebook PATH runs a notebook file as a job, with -p NAME=VALUE
+        parameters: h = %bgtask --notebook report.ipynb -p n=3; h.result() names the
+        executed copy written beside it.
         """
+        if cell is None and _notebook_form(line):
+            return self._notebook(line)
         magic = "%bgtask" if cell is None else "%%bgtask"
         try:
             if cell is None:
@@ -187,6 +215,7 @@ class BgTaskMagics(Magics):
             if args.help:
                 print(self.bgtask.__doc__)
                 return None
+            _refuse_notebook_options(args)
             if cell is None and not source:
                 raise UsageError("give an expression to run, e.g. %bgtask f(x)")
             handle = self._launch(args, source, expression=cell is None)
@@ -198,6 +227,50 @@ class BgTaskMagics(Magics):
         if cell is not None:
             return None  # a cell magic's value is displayed: the widget is shown already
         handle.mark_shown()  # h = %bgtask f(x) gives the handle; shown once either way
+        return handle
+
+    def _notebook(self, line: str) -> TaskHandle | None:
+        """``%bgtask --notebook PATH [-p NAME=VALUE ...]``: a ``notebook`` task; its
+        handle is returned (and is ``_``), its widget shown."""
+        try:
+            args = self.bgtask.parser.parse_args(split_words(line))
+            if args.help:
+                print(self.bgtask.__doc__)
+                return None
+            if args.notebook is None:
+                raise UsageError("-p: goes with --notebook PATH (the notebook it sets "
+                                 "parameters of)")
+            if args.name:
+                raise UsageError(f"unexpected argument {args.name[0]!r} (one notebook: "
+                                 "--notebook PATH)")
+            for dest, option in NOT_WITH_NOTEBOOK.items():
+                if getattr(args, dest) is not None:
+                    raise UsageError(f"{option}: not with --notebook (a notebook job sends "
+                                     "nothing of this kernel and sets nothing back; it is one "
+                                     "run)")
+            if args.executor == "kernel":
+                raise UsageError("--executor kernel: not with --notebook: a notebook job "
+                                 "runs in a kernel of its own, started by a worker")
+            parameters: dict[str, Any] = {}
+            for text in args.parameters or []:
+                key, value = parse_parameter(text)
+                if key in parameters:
+                    raise UsageError(f"-p: {key} is given twice")
+                parameters[key] = value
+            client = get_client()  # no server: say that first
+            path = root_relative(unquote(args.notebook), "--notebook")
+            handle = launch_notebook(
+                path, parameters, kernel_name=_unquote(args.kernel),
+                name=_unquote(args.task_name), key=args.key, executor=args.executor,
+                scope=args.scope, timeout=args.timeout, retries=args.retries, client=client)
+        except (UsageError, BgTasksError) as exc:
+            raise _refusal("%bgtask", exc) from None
+        except SystemExit:
+            return None
+        if not args.no_widget:
+            display(handle.widget)
+        handle.mark_shown()
+        self.ip.user_ns["_"] = handle
         return handle
 
     def _launch(self, args: Any, source: str, *,
@@ -363,6 +436,24 @@ class BgTaskMagics(Magics):
         except SystemExit:
             return None
         return None
+
+
+def _notebook_form(line: str) -> bool:
+    """Whether a ``%bgtask`` line is the notebook form: it has ``--notebook``, or starts
+    with ``-p`` (which only that form takes)."""
+    words = split_words(line)
+    return bool(words) and (words[0] == "-p" or any(
+        w == "--notebook" or w.startswith("--notebook=") for w in words))
+
+
+def _refuse_notebook_options(args: Any) -> None:
+    """``--kernel``/``--name``/``-p`` on a cell or an expression: refused by name."""
+    for dest, option in NOTEBOOK_ONLY.items():
+        if getattr(args, dest) is not None:
+            raise UsageError(f"{option}: goes with %bgtask --notebook PATH")
+    if args.notebook is not None:
+        raise UsageError("--notebook: a line magic's option: %bgtask --notebook PATH "
+                         "(alone on its line)")
 
 
 def _check_schedule_options(args: Any) -> None:
