@@ -9,7 +9,7 @@ import os
 import sys
 import time
 from collections import deque
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from ..core.ports import Job
 from .worker_handle import WorkerHandle
@@ -40,6 +40,9 @@ class Pool:
         self.failures = 0
         self.retry_at = 0.0
         self.last_error = ""
+        self.warms: dict[str, Any] = {}
+        """Warm function (``module:function``) -> its settings: each one a job of this
+        pool asked for; every worker calls each once (core/warm.py)."""
 
     def busy(self) -> int:
         return sum(1 for w in self.workers if w.job is not None)

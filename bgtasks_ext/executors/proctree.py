@@ -23,7 +23,7 @@ import os
 import signal
 import sys
 import time
-from typing import Callable
+from typing import Callable, Collection
 
 RUN_MARK = "BGTASKS_RUN"
 """Environment variable the worker sets to ``task_id.attempt`` while a task runs."""
@@ -58,10 +58,11 @@ def children(pid: int) -> list[int]:
     return out
 
 
-def descendants(pid: int) -> list[int]:
-    """Every live descendant of ``pid``, parents before their children."""
+def descendants(pid: int, spare: Collection[int] = ()) -> list[int]:
+    """Every live descendant of ``pid``, parents before their children, except the
+    processes in ``spare`` and their own descendants (what a kind keeps, core/warm.py)."""
     found: list[int] = []
-    seen = {pid}
+    seen = {pid, *spare}
     todo = [pid]
     while todo:
         for child in children(todo.pop()):
@@ -72,9 +73,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-def marked(mark: str) -> list[int]:
-    """Processes (other than this one) whose environment holds ``RUN_MARK=mark``."""
-    needle = f"{RUN_MARK}={mark}".encode()
+def marked(mark: str, var: str = RUN_MARK) -> list[int]:
+    """Processes (other than this one) whose environment holds ``var=mark`` (the run's
+    mark by default; a worker's, :data:`~bgtasks_ext.core.warm.WORKER_MARK`, to find
+    what a worker kept once it is gone)."""
+    needle = f"{var}={mark}".encode()
     me = os.getpid()
     out = []
     for entry in os.listdir("/proc"):

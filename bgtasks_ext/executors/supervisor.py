@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 from ..core.models import TaskError
 from ..core.ports import ExecutorCallbacks, Job, Outcome, OutcomeStatus
+from ..core.warm import WORKER_MARK
 from . import proctree, protocol
 from .mailbox import Mailbox
 from .pool import Pool, worker_env
@@ -106,6 +107,7 @@ class Supervisor:
             for w in self._live_workers():
                 w.kill(signal.SIGKILL)
                 w.reap()
+                self._end_kept(w)
             self._sel.close()
 
     def _on_wake(self) -> None:
@@ -220,6 +222,35 @@ class Supervisor:
         self._running[job.task_id] = w
         # A failed send means the worker died: its exit reports the job.
         w.send_chunks(chunks)
+        if job.warm is not None and job.warm not in pool.warms:
+            self._warm_pool(pool, job.warm, job.settings)
+
+    # -- warm-up --------------------------------------------------------------------
+    def _warm_pool(self, pool: Pool, ref: str, settings: Any) -> None:
+        """The first job of a kind with a ``warm`` function reached ``pool``: each of its
+        workers calls it from now on (those starting later once they are ready). Sent
+        after the job, so that its worker starts the job first."""
+        pool.warms[ref] = dict(settings)
+        for w in pool.workers:
+            if w.ready and not w.retiring:
+                self._send_warms(w, pool)
+
+    def _send_warms(self, w: WorkerHandle, pool: Pool) -> None:
+        for ref, settings in pool.warms.items():
+            if ref not in w.warmed:
+                w.warmed.add(ref)
+                try:
+                    w.send(protocol.warm_msg(ref, settings))
+                except (TypeError, ValueError) as exc:
+                    log.error("cannot send warm-up %s to worker %d: its settings are not JSON: %s",
+                              ref, w.pid, exc)
+
+    def _end_kept(self, w: WorkerHandle) -> None:
+        """``w`` is gone: end what it kept (core/warm.py), found by the worker's mark in
+        their environment (re-parented, they are no longer its descendants). Only for
+        workers told to warm: nothing else keeps processes."""
+        if w.warmed:
+            proctree.end(lambda: proctree.marked(w.mark, WORKER_MARK))
 
     def _fill(self) -> None:
         if self._closing or not self._refill:
@@ -280,9 +311,12 @@ class Supervisor:
                 )
                 w.kill(signal.SIGKILL)
                 return
-            self.pools[w.python].became_ready(w)
+            pool = self.pools[w.python]
+            pool.became_ready(w)
             if self._closing:
                 self._retire(w)
+            elif pool.warms:
+                self._send_warms(w, pool)
             return
         if job is None or msg.get("task_id") != job.task_id:
             return  # a late message of a job already reported
@@ -325,6 +359,7 @@ class Supervisor:
             self._sel.unregister(w.pidfd)
         was_ready = w.ready
         w.reap()
+        self._end_kept(w)
         pool = self.pools[w.python]
         pool.remove(w)
         self._refill = True

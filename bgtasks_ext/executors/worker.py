@@ -15,6 +15,11 @@ Three threads:
   running task's flag at once, even while the main thread is busy;
 - a **flusher** thread sends log text and the last progress that the task left
   unsent (say, before a long blocking call) at most :data:`FLUSH_INTERVAL` late.
+
+And, once a kind with a ``warm`` function ran in this worker's pool, a **warm** thread
+per such kind calls it (``warm`` message): it may import the kind's modules and start
+processes that later tasks take over, kept alive across tasks (:mod:`bgtasks_ext.core.warm`;
+the leftover sweep spares them). Everything this worker started ends when it exits.
 """
 
 from __future__ import annotations
@@ -30,15 +35,18 @@ import sys
 import termios
 import threading
 import time
+import traceback
+from typing import Any
 
 # Pre-import what nearly every task needs, so that no job pays for it.
 import cloudpickle  # noqa: F401 - pre-imported: tasks and payloads need it
 import pydantic  # noqa: F401
 
-from bgtasks_ext.core import output
+from bgtasks_ext.core import context, output, warm
 from bgtasks_ext.core.attempt import run_attempt, run_kind
 from bgtasks_ext.core.context import FLUSH_INTERVAL, TaskContext
 from bgtasks_ext.core.models import TaskError
+from bgtasks_ext.core.registry import load_ref
 from bgtasks_ext.core.ports import Outcome, OutcomeStatus
 from bgtasks_ext.executors import proctree
 from bgtasks_ext.executors.isolation import MemoryLimit, Snapshot
@@ -124,6 +132,8 @@ class Worker:
         self.tasks_run = 0
         self.real_out = 1
         self.pipe_r = -1
+        self.warmed: set[str] = set()
+        """The warm functions called (or being called) here: each once per worker."""
 
     def send(self, msg: protocol.Message, data: bytes | None = None) -> None:
         entered = self.guard.enter()
@@ -153,13 +163,44 @@ class Worker:
                     latest = self.latest
                     if latest is not None and latest[0] == msg["task_id"]:
                         latest[1].set()
+                elif op == "warm":
+                    self.start_warm(msg["ref"], msg.get("settings") or {})
                 elif op == "shutdown":
                     self.jobs.put(None)
                     return
         except (OSError, protocol.ProtocolError):
             pass
         # The server is gone (it closed the socket or died): nothing may outlive it.
+        end_all()
         os._exit(0)
+
+    # -- warm threads --------------------------------------------------------------
+    def start_warm(self, ref: str, settings: dict[str, Any]) -> None:
+        """Call a kind's warm function once, on its own thread: a task never waits for it."""
+        if ref in self.warmed:
+            return
+        self.warmed.add(ref)
+        threading.Thread(target=self.run_warm, args=(ref, settings), name=f"bgtasks-warm-{ref}",
+                         daemon=True).start()
+
+    def run_warm(self, ref: str, settings: dict[str, Any]) -> None:
+        # What it prints goes to the worker's real output (the server's log), not to the
+        # log of the task running meanwhile. Not paced: it never reports progress, and a
+        # paced context would wake the pacer thread for as long as the worker lives.
+        ctx = TaskContext(f"warm:{ref}", _RealOut(self.real_out))
+        context.bind(ctx)
+        context._pacer.remove(ctx)
+        try:
+            load_ref(ref)(settings)
+        except BaseException as exc:  # noqa: BLE001 - a warm-up never takes the worker down
+            text = "".join(traceback.format_exception(exc))
+            self.write_real(f"[bgtasks] worker {os.getpid()}: warm-up {ref} failed:\n{text}")
+
+    def write_real(self, text: str) -> None:
+        try:
+            os.write(self.real_out, text.encode("utf-8", "replace"))
+        except OSError:
+            pass
 
     # -- flusher thread -----------------------------------------------------------
     def flush_loop(self) -> None:
@@ -190,6 +231,7 @@ class Worker:
         written while no task runs goes on to the worker's real stdout."""
         r, w = os.pipe()
         self.real_out = os.dup(1)
+        warm.set_output_fd(self.real_out)
         self.pipe_r = r
         os.dup2(w, 1)
         os.dup2(w, 2)
@@ -239,11 +281,14 @@ class Worker:
         threading.Thread(target=self.read_loop, name="bgtasks-reader", daemon=True).start()
         threading.Thread(target=self.flush_loop, name="bgtasks-flusher", daemon=True).start()
         self.send(protocol.ready_msg(os.getpid(), sys.executable))
-        while True:
-            job = self.jobs.get()
-            if job is None:
-                return
-            self.run_one(*job)
+        try:
+            while True:
+                job = self.jobs.get()
+                if job is None:
+                    return
+                self.run_one(*job)
+        finally:
+            end_all()  # what warm functions kept dies with the worker
 
     def run_one(self, msg: protocol.Message, payload: bytes | None, event: threading.Event) -> None:
         task_id: str = msg["task_id"]
@@ -304,9 +349,36 @@ class Worker:
         if not _reap():
             return []  # no children at all
         me = os.getpid()
-        left = proctree.end(lambda: proctree.descendants(me), grace=LEFTOVER_GRACE)
+        # Spares what a kind keeps (core/warm.py); held so that a process a warm thread
+        # is starting right now is kept before the tree is looked at.
+        with warm.starting():
+            left = proctree.end(lambda: proctree.descendants(me, warm.kept()), grace=LEFTOVER_GRACE)
         _reap()
         return left
+
+
+class _RealOut:
+    """The sink of a warm thread's context: its output goes to the worker's real stdout."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+
+    def progress(self, current: float, total: float | None, message: str | None) -> None:
+        pass
+
+    def log(self, text: str) -> None:
+        try:
+            os.write(self.fd, text.encode("utf-8", "replace"))
+        except OSError:
+            pass
+
+
+def end_all() -> None:
+    """End every process this worker started, kept ones included (it is exiting)."""
+    if _reap():
+        me = os.getpid()
+        proctree.end(lambda: proctree.descendants(me), grace=LEFTOVER_GRACE)
+        _reap()
 
 
 def _reap() -> bool:

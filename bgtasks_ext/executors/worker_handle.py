@@ -9,9 +9,11 @@ import os
 import signal
 import socket
 import subprocess
+import uuid
 from typing import Mapping
 
 from ..core.ports import Job
+from ..core.warm import WORKER_MARK
 from . import protocol
 
 WORKER_MODULE = "bgtasks_ext.executors.worker"
@@ -30,12 +32,15 @@ class WorkerHandle:
 
     def __init__(self, python: str, env: Mapping[str, str]) -> None:
         parent, child = socket.socketpair()
+        self.mark = uuid.uuid4().hex
+        """In the worker's environment (``WORKER_MARK``), so in its children's: what it
+        kept is found by it once the worker is gone (core/warm.py)."""
         try:
             self.proc = subprocess.Popen(
                 [python, "-m", WORKER_MODULE, str(child.fileno())],
                 pass_fds=(child.fileno(),),
                 stdin=subprocess.DEVNULL,
-                env=dict(env),
+                env={**env, WORKER_MARK: self.mark},
                 close_fds=True,
                 # Its own session: a signal to the server's process group (systemd's
                 # stop, a terminal's) is the server's to handle, not each worker's.
@@ -69,6 +74,8 @@ class WorkerHandle:
         self.signalled: int | None = None
         """The last signal the executor sent to stop the current job."""
         self.tasks_done = 0
+        self.warmed: set[str] = set()
+        """The warm functions this worker was told to call (``warm`` messages sent)."""
 
     # -- I/O ----------------------------------------------------------------------
     def send(self, msg: protocol.Message, data: bytes | None = None) -> bool:

@@ -1,0 +1,28 @@
+"""Warm functions of tests/faults/warm_kinds.py: imported only where one is called, so
+a test can tell from ``sys.modules`` whether a worker was warmed."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from typing import Any
+
+from bgtasks_ext.core import warm
+
+_kept: list[subprocess.Popen[bytes]] = []
+
+
+def warm_up(settings: dict[str, Any]) -> None:
+    """Keep a ``sleep 1000`` child (a pool kernel's stand-in); then append
+    ``<worker pid> <kept pid>`` to ``settings["record"]``."""
+    print("warming up: this goes to the server's log")
+    with warm.starting():
+        proc = subprocess.Popen(["sleep", "1000"], stdout=warm.output_fd(), stderr=warm.output_fd())
+        warm.keep(proc.pid)
+    _kept.append(proc)
+    with open(settings["record"], "a") as f:
+        f.write(f"{os.getpid()} {proc.pid}\n")
+
+
+def broken(settings: dict[str, Any]) -> None:
+    raise RuntimeError(f"no warm-up today ({settings.get('why')})")
