@@ -108,8 +108,11 @@ class Cluster:
                 time.sleep(0.1)
 
     def worker_pids(self) -> list[int]:
-        """The Dask worker processes (children of the nannies)."""
-        return [pid for w in self.workers if w.poll() is None for pid in children(w.pid)]
+        """The Dask worker processes (the nannies' children), as the scheduler knows them."""
+        from distributed import Client
+
+        with Client(self.address, timeout=30, set_as_default=False) as client:
+            return sorted(client.run(os.getpid).values())
 
     def stop(self) -> None:
         for proc in [*self.workers, *([self.scheduler] if self.scheduler else [])]:
