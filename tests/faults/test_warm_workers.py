@@ -293,3 +293,20 @@ def test_an_engine_that_never_runs_the_kind_warms_nothing_and_the_first_task_doe
         engine.stop()
     # And the engine's stop ends the kept process
     assert wait_until(lambda: not running(kept), 10)
+
+
+def test_a_kept_ipykernel_survives_the_sweep_and_dies_with_its_worker(make: Any, tmp_path: Path) -> None:
+    # Given a worker whose warm function keeps a real kernel (as the notebook kind's pool does)
+    record = tmp_path / "warm"
+    ex, rec = make()
+    ex.submit(Job("k", "pooled", REF + "pooled", settings={"record": str(record)},
+                  warm="tests.faults.warm_up:warm_kernel"))
+    result(rec, "k")
+    [(worker, kernel)] = warmed(record, 1)
+    # When a task leaves a process behind, the sweep spares the kernel
+    ex.submit(plain("left", "leave_one", pidfile=str(tmp_path / "left")))
+    left = result(rec, "left")
+    assert wait_until(lambda: not running(left), 10) and running(kernel)
+    # And when the worker is killed, the kernel goes with it
+    os.kill(worker, signal.SIGKILL)
+    assert wait_until(lambda: not running(kernel), 10)

@@ -26,3 +26,21 @@ def warm_up(settings: dict[str, Any]) -> None:
 
 def broken(settings: dict[str, Any]) -> None:
     raise RuntimeError(f"no warm-up today ({settings.get('why')})")
+
+
+_kernels: list[Any] = []
+
+
+def warm_kernel(settings: dict[str, Any]) -> None:
+    """Keep a real ipykernel, started as a pool would (jupyter_client, the worker's
+    environment); append ``<worker pid> <kernel pid>`` to ``settings["record"]``."""
+    from jupyter_client.manager import KernelManager
+
+    km = KernelManager(kernel_name="python3")
+    with warm.starting():
+        km.start_kernel(stdout=warm.output_fd(), stderr=warm.output_fd())
+        pid = km.provisioner.process.pid  # type: ignore[union-attr]
+        warm.keep(pid)
+    _kernels.append(km)
+    with open(settings["record"], "a") as f:
+        f.write(f"{os.getpid()} {pid}\n")
