@@ -11,6 +11,10 @@ when the task returns and leaves children behind. Two facts make the tree findab
   so after the worker itself died (killed, or crashed), what is left of the run is
   found by its mark.
 
+Processes a kind keeps for later tasks (:mod:`bgtasks_ext.core.warm`) are left out of the
+sweep at a task's end (``descendants(..., spare=kept)``); the worker's own mark
+(``WORKER_MARK``) finds them once the worker is gone.
+
 Ending a tree: every process is stopped (``SIGSTOP``) before any is killed, and the
 walk repeats until it finds nothing new, so a process that forks while the tree is
 being walked cannot leave a child behind.
