@@ -10,6 +10,8 @@
  *   in the top area where there is no status bar (Notebook 7).
  * - `jupyter-bgtasks:cell-view`: the renderer of a task's cell output, a live view of the
  *   server's record (cellrender.ts), preferred over the kernel's ipywidgets widget.
+ * - `jupyter-bgtasks:notebook-jobs`: "Run in background" for notebook files, in the file
+ *   browser's context menu and the notebook toolbar (schema/notebook-jobs.json).
  */
 import {
   ILayoutRestorer,
@@ -18,6 +20,12 @@ import {
 } from '@jupyterlab/application';
 import { ICommandPalette } from '@jupyterlab/apputils';
 import { PageConfig, URLExt } from '@jupyterlab/coreutils';
+import { IDocumentManager } from '@jupyterlab/docmanager';
+import {
+  IDefaultFileBrowser,
+  IFileBrowserFactory
+} from '@jupyterlab/filebrowser';
+import { INotebookTracker } from '@jupyterlab/notebook';
 import { IRenderMimeRegistry } from '@jupyterlab/rendermime';
 import { ISettingRegistry } from '@jupyterlab/settingregistry';
 import { IStatusBar } from '@jupyterlab/statusbar';
@@ -28,6 +36,7 @@ import { launchedFrom, notifyMode, openOrigins } from './endings';
 import { tasksIcon } from './icons';
 import { RunningIndicator } from './indicator';
 import { TasksModel } from './model';
+import { addRunNotebookCommand } from './notebookjobs';
 import { EndNotifier } from './notify';
 import { contentsPath } from './paths';
 import { TasksPanel } from './panel';
@@ -136,7 +145,13 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     app.commands.addCommand(CommandIDs.openPanel, {
       label: 'Show Background Tasks',
       icon: tasksIcon,
-      execute: () => app.shell.activateById(PANEL_ID)
+      execute: args => {
+        app.shell.activateById(PANEL_ID);
+        // `tab`: show that tab too (a launcher's "Show" of its new task).
+        if (PANEL_TABS.includes(args.tab as string)) {
+          panel.select(args.tab as Parameters<TasksPanel['select']>[0]);
+        }
+      }
     });
     app.commands.addCommand(CommandIDs.newTask, {
       label: 'New Background Task…',
@@ -148,6 +163,45 @@ const panelPlugin: JupyterFrontEndPlugin<void> = {
     for (const command of [CommandIDs.openPanel, CommandIDs.newTask]) {
       palette?.addItem({ command, category: 'Background Tasks' });
     }
+  }
+};
+
+const PANEL_TABS = ['pending', 'failed', 'finished', 'schedules'];
+
+const notebookJobsPlugin: JupyterFrontEndPlugin<void> = {
+  id: 'jupyter-bgtasks:notebook-jobs',
+  description:
+    '"Run in background" for notebook files: the file browser\'s context menu and the ' +
+    'notebook toolbar (places declared in schema/notebook-jobs.json).',
+  autoStart: true,
+  requires: [IBgTasksModel],
+  optional: [
+    INotebookTracker,
+    IDocumentManager,
+    IFileBrowserFactory,
+    IDefaultFileBrowser,
+    ICommandPalette
+  ],
+  activate: (
+    app: JupyterFrontEnd,
+    model: IBgTasksModel,
+    notebooks: INotebookTracker | null,
+    docManager: IDocumentManager | null,
+    browsers: IFileBrowserFactory | null,
+    defaultBrowser: IDefaultFileBrowser | null,
+    palette: ICommandPalette | null
+  ): void => {
+    addRunNotebookCommand(app, {
+      model,
+      notebooks,
+      docManager,
+      browsers,
+      defaultBrowser
+    });
+    palette?.addItem({
+      command: CommandIDs.runNotebook,
+      category: 'Background Tasks'
+    });
   }
 };
 
@@ -215,5 +269,6 @@ export default [
   notificationsPlugin,
   panelPlugin,
   indicatorPlugin,
-  cellViewPlugin
+  cellViewPlugin,
+  notebookJobsPlugin
 ];

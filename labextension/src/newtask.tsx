@@ -9,13 +9,14 @@ import validator from '@rjsf/validator-ajv8';
 import * as React from 'react';
 
 import { errorText } from './errors';
-import { creatableKinds } from './kinds';
+import { creatableKinds, formSchema } from './kinds';
 import type { IBgTasksModel } from './tokens';
 import type { IKind, ITask } from './types';
 
 /**
- * The kinds a browser form may create (`GET kinds`, read once per form), and why there
- * are none yet. `onLoaded` picks the form's first kind.
+ * The kinds a browser form may create (`GET kinds`, read once per form; their schemas as
+ * the form draws them, `formSchema`), and why there are none yet. `onLoaded` picks the
+ * form's first kind.
  */
 export function useCreatableKinds(
   model: IBgTasksModel,
@@ -28,7 +29,10 @@ export function useCreatableKinds(
   React.useEffect(() => {
     model.api.kinds().then(
       list => {
-        const usable = creatableKinds(list.kinds);
+        const usable = creatableKinds(list.kinds).map(kind => ({
+          ...kind,
+          schema: formSchema(kind.schema)
+        }));
         setKinds(usable);
         loaded.current(usable);
       },

@@ -1,6 +1,7 @@
 /** One task in the panel: what it is, how far it got, and what can be done with it. */
 import * as React from 'react';
 
+import { executedCopy } from './notebookjob';
 import { progressLabel } from './numbers';
 import { retryRefusal } from './retry';
 import { elapsed } from './time';
@@ -82,6 +83,7 @@ function TaskRowImpl(props: {
   const live = LIVE_STATES.has(task.state);
   const path = task.origin.path;
   const cannotRetry = retryRefusal(task);
+  const copy = executedCopy(task);
   return (
     <li
       className="jp-BgTasks-row"
@@ -160,6 +162,13 @@ function TaskRowImpl(props: {
             label="Show error"
             title="The error and its traceback"
             onClick={() => actions.showError(task)}
+          />
+        ) : null}
+        {copy ? (
+          <Action
+            label="Open executed copy"
+            title={`Open ${copy}: the notebook with this run's outputs`}
+            onClick={() => actions.openPath(copy)}
           />
         ) : null}
       </div>

@@ -146,4 +146,9 @@ export namespace CommandIDs {
   export const openPanel = 'bgtasks:open-panel';
   /** Show the panel's "New task" form. */
   export const newTask = 'bgtasks:new-task';
+  /**
+   * "Run in background": a notebook file as a `notebook` task (args: `path`, or
+   * `from: 'filebrowser'` for the file browser's selection; else the current notebook).
+   */
+  export const runNotebook = 'bgtasks:run-notebook';
 }

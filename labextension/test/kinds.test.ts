@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { creatableKinds } from '../src/kinds';
+import { creatableKinds, formSchema } from '../src/kinds';
 import { makeKind } from './fixtures';
 
 describe('creatableKinds', () => {
@@ -34,5 +34,64 @@ describe('creatableKinds', () => {
       creatableKinds(kinds).map(k => k.name),
       ['sleep', 'code']
     );
+  });
+});
+
+describe('formSchema', () => {
+  test("an optional value (pydantic's anyOf with null) becomes one nullable field", () => {
+    // Given the notebook kind's params as pydantic writes them
+    const schema = {
+      type: 'object',
+      required: ['path'],
+      properties: {
+        path: { type: 'string', title: 'Path' },
+        parameters: { type: 'object', additionalProperties: true },
+        kernel_name: {
+          anyOf: [{ type: 'string' }, { type: 'null' }],
+          default: null,
+          title: 'Kernel Name',
+          description: "Default: the notebook's kernel."
+        },
+        timeout: {
+          anyOf: [{ type: 'number', exclusiveMinimum: 0 }, { type: 'null' }],
+          default: null
+        }
+      }
+    };
+
+    // When the form takes it
+    const shown = formSchema(schema);
+
+    // Then those fields are plain nullable fields with their title, description, default
+    // and constraints; the rest is as it was
+    assert.deepEqual(shown.properties.kernel_name, {
+      type: ['string', 'null'],
+      default: null,
+      title: 'Kernel Name',
+      description: "Default: the notebook's kernel."
+    });
+    assert.deepEqual(shown.properties.timeout, {
+      type: ['number', 'null'],
+      exclusiveMinimum: 0,
+      default: null
+    });
+    assert.deepEqual(shown.properties.path, schema.properties.path);
+    assert.deepEqual(shown.properties.parameters, schema.properties.parameters);
+    assert.deepEqual(shown.required, ['path']);
+  });
+
+  test('a real choice between types, or of objects, stays a choice', () => {
+    const schema = {
+      type: 'object',
+      properties: {
+        either: { anyOf: [{ type: 'string' }, { type: 'integer' }] },
+        three: {
+          anyOf: [{ type: 'string' }, { type: 'integer' }, { type: 'null' }]
+        },
+        nested: { anyOf: [{ type: 'object' }, { type: 'null' }] },
+        ref: { anyOf: [{ $ref: '#/$defs/X' }, { type: 'null' }] }
+      }
+    };
+    assert.deepEqual(formSchema(schema), schema);
   });
 });
