@@ -31,6 +31,16 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
     ends); a new one otherwise. ``server_id``: the server whose engine will hold it."""
     kdef = kinds.get(spec.kind)
     params = kdef.validate(spec.params)
+    name, cwd = spec.name, spec.cwd
+    if kdef.check is not None:
+        # The kind's own rule (a notebook that must exist under the root): after the
+        # schema, so it sees valid parameters; it may set the default name and the cwd.
+        checked = kdef.check(params, kinds.site)
+        params = checked.params
+        if checked.cwd is not None:
+            cwd = checked.cwd
+        if not name and checked.name:
+            name = checked.name
     executor = spec.executor or _default_executor(kdef, spec, executors, default_executor)
     if executor not in executors:
         raise InvalidInput("executor", f"{executor!r} is not one of {sorted(executors)}")
@@ -54,7 +64,7 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
     return Task(
         id=task_id or new_id(),
         kind=kdef.name,
-        name=spec.name or kdef.name,
+        name=name or kdef.name,
         params=params,
         state=State.PENDING,
         created_at=now,
@@ -70,7 +80,7 @@ def admit(spec: TaskSpec, kinds: KindRegistry, executors: Mapping[str, Executor]
         retries=spec.retries,
         timeout=timeout,
         python=spec.python,
-        cwd=spec.cwd,
+        cwd=cwd,
         has_payload=spec.payload is not None,
     )
 

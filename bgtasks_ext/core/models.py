@@ -79,9 +79,15 @@ class TaskError:
     message: str
     traceback: str = ""
     reason: str | None = None
+    data: dict[str, Any] | None = None
+    """What the task's code adds for clients (JSON values): a notebook job's executed
+    copy and failing cell. Set from an exception's ``bgtasks_data`` (:func:`.results.error_from`)."""
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        out = asdict(self)
+        if self.data is None:
+            del out["data"]  # as before the field existed: older readers forbid extra keys
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any] | None) -> TaskError | None:
@@ -92,6 +98,7 @@ class TaskError:
             message=str(data.get("message", "")),
             traceback=str(data.get("traceback", "")),
             reason=data.get("reason"),
+            data=extra if isinstance(extra := data.get("data"), dict) else None,
         )
 
 

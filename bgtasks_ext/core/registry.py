@@ -33,8 +33,9 @@ class KindSite:
     names of the kernels it can start (``None``: not known, so not checked)."""
 
     root_dir: str | None = None
-    kernel_names: Callable[[], Collection[str]] | None = None
-    """Called at each check (a kernelspec installed while the server runs counts)."""
+    kernel_names: Callable[[], Collection[str] | None] | None = None
+    """Called at each check (a kernelspec installed while the server runs counts);
+    answers ``None`` when it cannot tell."""
 
 
 @dataclass(frozen=True)

@@ -62,10 +62,31 @@ def dump_result(value: Any) -> bytes:
 
 def error_from(exc: BaseException, reason: str | None = None) -> TaskError:
     """A :class:`TaskError` with the exception's type, message and formatted traceback
-    (notebook cells named as the notebook names them: :mod:`.tracebacks`)."""
+    (notebook cells named as the notebook names them: :mod:`.tracebacks`).
+
+    An exception that stands for an error raised elsewhere (a notebook job's failing
+    cell, raised in its kernel) says so by attributes: ``bgtasks_type`` and
+    ``bgtasks_traceback`` (strings) replace the Python exception's own, and
+    ``bgtasks_data`` (a dict of JSON values) becomes :attr:`TaskError.data`."""
+    kind = getattr(exc, "bgtasks_type", None)
+    text = getattr(exc, "bgtasks_traceback", None)
+    data = getattr(exc, "bgtasks_data", None)
     return TaskError(
-        type=type(exc).__qualname__,
+        type=kind if isinstance(kind, str) and kind else type(exc).__qualname__,
         message=str(exc),
-        traceback=format_exception(exc),
+        traceback=text if isinstance(text, str) else format_exception(exc),
         reason=reason,
+        data=_json_dict(data),
     )
+
+
+def _json_dict(data: Any) -> dict[str, Any] | None:
+    """``data`` when it is a dict that survives strict JSON (it is served as it is)."""
+    if not isinstance(data, dict):
+        return None
+    try:
+        text = json.dumps(data, allow_nan=False)
+    except (TypeError, ValueError):
+        return None
+    value: dict[str, Any] = json.loads(text)
+    return value

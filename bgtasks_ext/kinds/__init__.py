@@ -7,9 +7,10 @@ builds its registry with :func:`default_registry`.
 from ..core.registry import KindRegistry
 from .code import code
 from .count import count
+from .notebook import notebook
 from .sleep import sleep
 
-BUILTIN = (code, count, sleep)
+BUILTIN = (code, count, notebook, sleep)
 
 
 def default_registry() -> KindRegistry:
@@ -21,4 +22,4 @@ def default_registry() -> KindRegistry:
     return reg
 
 
-__all__ = ["BUILTIN", "code", "count", "default_registry", "sleep"]
+__all__ = ["BUILTIN", "code", "count", "default_registry", "notebook", "sleep"]

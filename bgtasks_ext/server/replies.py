@@ -38,6 +38,8 @@ class TaskErrorOut(pydantic.BaseModel):
     message: str
     traceback: str
     reason: str | None
+    data: dict[str, Any] | None = pydantic.Field(
+        None, description="What the task's code adds (a notebook job: `executed_copy`, `cell`).")
 
 
 class OriginOut(pydantic.BaseModel):

@@ -34,6 +34,8 @@ export interface ITaskError {
   message: string;
   traceback: string;
   reason: string | null;
+  /** What the task's code adds: a notebook job's `executed_copy` and failing `cell`. */
+  data?: Record<string, unknown> | null;
 }
 
 /** `Origin`: the kernel and notebook a task was launched from. */

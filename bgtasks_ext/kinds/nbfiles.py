@@ -1,0 +1,124 @@
+"""A notebook job's files: paths relative to the server's root (as the file browser and
+the contents API name them), and the executed copy written beside the source.
+
+One resolver serves the admission check and the run, so what was admitted is what runs:
+a path is ``/``-separated, relative, and must stay inside the root once symlinks are
+followed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..core.errors import InvalidInput
+
+SUFFIX = ".ipynb"
+
+
+def resolve(root: Path, rel: str, field: str) -> Path:
+    """``rel`` under ``root`` (both followed through symlinks), or :class:`InvalidInput`
+    naming ``field`` when it is empty, absolute, or leaves the root."""
+    if not rel.strip():
+        raise InvalidInput(field, "must not be empty")
+    pure = PurePosixPath(rel)
+    if pure.is_absolute() or rel.startswith("\\") or (len(rel) > 1 and rel[1] == ":"):
+        raise InvalidInput(field, f"{rel!r} must be relative to the server's root directory, "
+                           "not absolute")
+    if ".." in pure.parts:
+        raise InvalidInput(field, f"{rel!r} must stay inside the server's root directory (no '..')")
+    full = (root / pure).resolve()
+    if full != root and root not in full.parents:
+        raise InvalidInput(field, f"{rel!r} leaves the server's root directory (a symlink "
+                           "points outside it)")
+    return full
+
+
+def root_of(root_dir: str | None) -> Path:
+    """The root, followed through symlinks (the current directory when there is no server)."""
+    return Path(root_dir or os.getcwd()).resolve()
+
+
+def notebook_file(root: Path, rel: str, field: str = "params.path") -> Path:
+    """The notebook at ``rel``: an existing file ending ``.ipynb`` inside the root."""
+    full = resolve(root, rel, field)
+    if not full.exists():
+        raise InvalidInput(field, f"no such file: {rel!r} (relative to the server's root directory)")
+    if not full.is_file():
+        raise InvalidInput(field, f"{rel!r} is a directory, not a notebook file")
+    if full.suffix != SUFFIX:
+        raise InvalidInput(field, f"{rel!r} is not a notebook (a file ending {SUFFIX})")
+    return full
+
+
+def read_notebook(full: Path, rel: str, field: str = "params.path") -> Any:
+    """The notebook as nbformat v4, or :class:`InvalidInput` saying why it cannot be read."""
+    import nbformat
+
+    try:
+        text = full.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InvalidInput(field, f"cannot read {rel!r}: {exc}") from None
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # noqa: BLE001 - nbformat raises many kinds for a bad file
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InvalidInput(field, f"{rel!r} is not a readable notebook: {reason}") from None
+    if not isinstance(nb.get("cells"), list):
+        raise InvalidInput(field, f"{rel!r} is not a readable notebook: it has no cells")
+    return nb
+
+
+def directory(root: Path, rel: str, field: str = "params.cwd") -> Path:
+    """The existing directory at ``rel`` inside the root (``""`` or ``"."``: the root)."""
+    if rel.strip() in ("", "."):
+        return root
+    full = resolve(root, rel, field)
+    if not full.is_dir():
+        what = "a file" if full.exists() else "no such directory"
+        raise InvalidInput(field, f"{rel!r} is {what}: it must be an existing directory "
+                           "inside the server's root directory")
+    return full
+
+
+def copy_name(source: PurePosixPath, started: float, taken: int = 1) -> PurePosixPath:
+    """``<stem>.<YYYY-MM-DDTHH-MM-SS>.ipynb`` beside ``source`` (local time of ``started``);
+    ``-2``, ``-3``... after the time when that name is taken."""
+    stamp = time.strftime("%Y-%m-%dT%H-%M-%S", time.localtime(started))
+    extra = f"-{taken}" if taken > 1 else ""
+    return source.with_name(f"{source.stem}.{stamp}{extra}{SUFFIX}")
+
+
+def write_copy(nb: Any, root: Path, source: str, started: float) -> str:
+    """Write ``nb`` beside ``source`` (root-relative) under its first free timestamped
+    name; returns that name, root-relative. Written whole to a temp file, then linked to
+    its name (a link never replaces a file): a reader never sees half a notebook, and two
+    jobs ending together never take one name."""
+    import nbformat
+
+    src = PurePosixPath(source)
+    folder = root / src.parent
+    tmp = folder / f".{src.stem}.{os.getpid()}.{time.monotonic_ns()}.tmp"
+    nbformat.write(nb, str(tmp))
+    try:
+        taken = 1
+        while True:
+            rel = copy_name(src, started, taken)
+            try:
+                os.link(tmp, root / rel)
+                return rel.as_posix()
+            except FileExistsError:
+                taken += 1
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def first_line(source: str, limit: int = 80) -> str:
+    """A cell's first non-blank line, cut to ``limit`` characters."""
+    for line in source.splitlines():
+        if line.strip():
+            line = line.strip()
+            return line if len(line) <= limit else line[: limit - 1] + "…"
+    return ""
