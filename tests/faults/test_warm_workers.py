@@ -21,12 +21,13 @@ from bgtasks_ext.core.ports import Job
 from bgtasks_ext.core.registry import KindRegistry
 from bgtasks_ext.core.states import State
 from bgtasks_ext.executors.process import ProcessExecutor
-from bgtasks_ext.executors.proctree import running
+from bgtasks_ext.executors.proctree import descendants, running
 from bgtasks_ext.executors.thread import ThreadExecutor
 from bgtasks_ext.store.memory import MemoryStore
 from tests.core.test_process_executor import Recorder, wait_until
 from tests.faults import warm_kinds
 from tests.faults.warm_kinds import REF, WARM
+from tests.server_process import ServerProcess
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -310,3 +311,29 @@ def test_a_kept_ipykernel_survives_the_sweep_and_dies_with_its_worker(make: Any,
     # And when the worker is killed, the kernel goes with it
     os.kill(worker, signal.SIGKILL)
     assert wait_until(lambda: not running(kernel), 10)
+
+
+# -- a real server ----------------------------------------------------------------------
+def test_a_server_warms_its_workers_only_once_the_kind_ran_and_its_stop_ends_what_they_kept(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    record = tmp_path / "warm"
+    monkeypatch.setenv("WARM_TEST_RECORD", str(record))
+    srv = ServerProcess(tmp_path, tmp_path / "tasks.sqlite",
+                        config={"extra_kinds": ["tests.faults.warm_kinds:pooled"]}).start()
+    try:
+        # Given a server that ran tasks of other kinds only
+        assert srv.wait_end(srv.call("POST", "tasks", json={"kind": "sleep", "params": {"seconds": 0}})
+                            .json()["id"])["state"] == "finished"
+        workers = descendants(srv.pid)
+        # Then its workers started nothing and imported nothing for the warm kind
+        assert workers and not any(descendants(w) for w in workers) and not record.exists()
+        # When a task of the kind runs
+        assert srv.wait_end(srv.call("POST", "tasks", json={"kind": "pooled"}).json()["id"])["state"] == "finished"
+        # Then the worker warms and keeps its process
+        [(worker, kept)] = warmed(record, 1)
+        assert worker in workers and running(kept)
+    finally:
+        srv.stop()
+    # And the server's stop ends it
+    assert wait_until(lambda: not running(kept), 10)

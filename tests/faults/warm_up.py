@@ -10,17 +10,19 @@ from typing import Any
 from bgtasks_ext.core import warm
 
 _kept: list[subprocess.Popen[bytes]] = []
+RECORD_ENV = "WARM_TEST_RECORD"
+"""Where ``warm_up`` records when its settings name no ``record`` (a server's workers)."""
 
 
 def warm_up(settings: dict[str, Any]) -> None:
     """Keep a ``sleep 1000`` child (a pool kernel's stand-in); then append
-    ``<worker pid> <kept pid>`` to ``settings["record"]``."""
+    ``<worker pid> <kept pid>`` to ``settings["record"]`` (or ``$WARM_TEST_RECORD``)."""
     print("warming up: this goes to the server's log")
     with warm.starting():
         proc = subprocess.Popen(["sleep", "1000"], stdout=warm.output_fd(), stderr=warm.output_fd())
         warm.keep(proc.pid)
     _kept.append(proc)
-    with open(settings["record"], "a") as f:
+    with open(settings.get("record") or os.environ[RECORD_ENV], "a") as f:
         f.write(f"{os.getpid()} {proc.pid}\n")
 
 
