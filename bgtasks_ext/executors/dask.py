@@ -5,9 +5,11 @@ Each attempt is one Dask task (:func:`.dask_worker.run_job`, by reference) keyed
 from a warm pool (see :mod:`.dask_worker`), so cancel and timeout can end it and its
 process tree, and the payload is loaded only in that child. What the child reports comes
 back as events on this executor's topic (``Client.subscribe_topic``), handled on the Dask
-client's event loop: ``started`` claims the task (it was ``pending`` while Dask queued it),
-``progress`` and ``log`` go to the engine as they come. The outcome is the Dask task's
-return value: JSON and the result's opaque bytes, never unpickled here.
+client's event loop: ``started`` claims the task (it was ``pending`` while Dask queued it;
+a job that ends within the first relay interval is not announced: its reply claims it and
+carries its log and last progress), ``progress`` and ``log`` go to the engine as they
+come. The outcome is the Dask task's return value: JSON and the result's opaque bytes,
+never unpickled here.
 
 Faults, with the engine's store the source of truth:
 
@@ -295,7 +297,7 @@ class DaskExecutor(Executor):
                 self._end(run, Outcome(OutcomeStatus.FAILED, error=TaskError(
                     type(exc).__name__, f"the Dask task failed: {exc}", reason="dask")))
             return
-        self._end(run, outcome_of(reply))
+        self._end(run, outcome_of(reply), reply.get("progress"), reply.get("log"))
 
     def _on_cancelled(self, run: _Run, exc: BaseException) -> None:
         if run.cancelling:
@@ -360,7 +362,7 @@ class DaskExecutor(Executor):
                 self._end(run, _worker_died(run, f"the Dask worker {worker} {how} while running it"))
 
     # -- ends -----------------------------------------------------------------------------
-    def _end(self, run: _Run, outcome: Outcome) -> None:
+    def _end(self, run: _Run, outcome: Outcome, progress: Any = None, text: str | None = None) -> None:
         """Report ``outcome`` once for ``run``; a run still in Dask is cancelled there."""
         with self._lock:
             if run.settled:
@@ -371,22 +373,30 @@ class DaskExecutor(Executor):
         fut = run.future
         if fut is not None and not fut.done():
             self._cancel_future(run)
-        self._report(run, outcome)
+        self._report(run, outcome, progress, text)
 
     def _overdue(self, run: _Run) -> None:
         if not run.settled:
             log.warning("bgtasks: the Dask worker never confirmed the cancel of %s", run.job.task_id)
             self._end(run, Outcome(OutcomeStatus.CANCELLED))
 
-    def _report(self, run: _Run, outcome: Outcome) -> None:
+    def _report(self, run: _Run, outcome: Outcome, progress: Any = None, text: str | None = None) -> None:
+        """Claim ``run`` if it was not (a job that ended before it was announced), send
+        what it reported meanwhile (``progress``: ``[current, total, message]``), then
+        its end."""
         cb = self._callbacks
         assert cb is not None
+        task_id = run.job.task_id
         try:
             if not run.claimed:
                 run.claimed = True
-                if not cb.claim(run.job.task_id):
+                if not cb.claim(task_id):
                     return
-            cb.done(run.job.task_id, outcome)
+            if text:
+                cb.log(task_id, text)
+            if progress:
+                cb.progress(task_id, progress[0], progress[1], progress[2])
+            cb.done(task_id, outcome)
         except Exception:  # noqa: BLE001 - a failing callback must not stop the client's loop
             log.exception("bgtasks: reporting the end of %s failed", run.job.task_id)
 

@@ -11,7 +11,8 @@ payload (the code kind's pickled cell and inputs) is loaded only in that child.
 
 While it runs, the Dask thread relays what the child reports as events on the server's
 topic (``Worker.log_event``: the scheduler forwards them to the server's client, which
-subscribed to it), coalesced to one message per :data:`RELAY_INTERVAL` per task:
+subscribed to it), coalesced to one message per :data:`RELAY_INTERVAL` per task
+(``started`` only for a job still running after the first interval):
 
     {"op": "started",  "task_id", "attempt", "worker", "key"}
     {"op": "progress", "task_id", "attempt", "current", "total", "message"}
@@ -183,22 +184,32 @@ def run_job(topic: str, spec: dict[str, Any], payload: bytes | None, grace: floa
     )
     pool = local_pool(worker.state.nthreads)
     slot = _relay.slots[task_id] = _Slot()
-    worker.log_event(topic, {"op": "started", "task_id": task_id, "attempt": attempt,
-                             "worker": worker.address, "key": str(key)})
-    cancelled = False
+    cancelled = announced = False
     try:
         pool.submit(job)
         while not slot.ended.wait(RELAY_INTERVAL):
+            if not announced:
+                # Only a job still running after one interval is announced: a shorter one
+                # is claimed by its reply, which spares the scheduler and the server a
+                # message (and the store a write) per task.
+                announced = True
+                worker.log_event(topic, {"op": "started", "task_id": task_id, "attempt": attempt,
+                                         "worker": worker.address, "key": str(key)})
             _flush(worker, topic, task_id, attempt, slot)
             if not cancelled and not _still_running(worker, key):
                 cancelled = True
                 _relay.cancel(task_id)
                 pool.cancel(task_id, grace)  # stops it, or drops it from the pool's queue
-        _flush(worker, topic, task_id, attempt, slot)
+        if announced:
+            _flush(worker, topic, task_id, attempt, slot)
     finally:
         _relay.slots.pop(task_id, None)
     assert slot.outcome is not None
     out = reply(slot.outcome, worker.address)
+    if not announced:
+        # Never announced, so not claimed yet: what it reported comes with its outcome.
+        out["log"] = "".join(slot.log)
+        out["progress"] = slot.progress
     if cancelled or not _still_running(worker, key):
         # Dask drops the return value of a released task: the outcome goes as an event.
         worker.log_event(topic, {"op": "done", "task_id": task_id, "attempt": attempt, **out})

@@ -46,3 +46,7 @@ def boom(message: str = "no luck") -> None:
     def inner() -> None:
         raise ValueError(message)
     inner()
+
+
+def noop() -> None:
+    """Nothing: the benchmark's task."""

@@ -120,3 +120,11 @@ def test_status_reports_the_cluster(dask_server: ServerProcess, cluster: Cluster
     assert status["dask"]["connected"] is True and status["dask"]["error"] is None
     assert status["dask"]["address"] == cluster.address and status["dask"]["workers"] == 1
     assert status["process"]["available"] is True
+
+
+def test_a_task_too_short_to_be_announced_keeps_its_log_and_progress(dask_server: ServerProcess) -> None:
+    task = submit(dask_server, "steps", params={"n": 2, "pause": 0.0})
+    done = dask_server.wait_end(task["id"])
+    assert done["state"] == "finished" and done["started_at"] is not None
+    assert done["progress"]["current"] == 2 and done["progress"]["total"] == 2
+    assert dask_server.call("GET", f"tasks/{task['id']}/log").json()["text"] == "step 1 of 2\nstep 2 of 2\n"
