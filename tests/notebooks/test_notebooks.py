@@ -4,15 +4,17 @@ reach a live bgtasks server.
 The server is a real ``jupyter server`` subprocess (:mod:`tests.server_process`) with a
 known kernel secret; the kernels nbclient starts get exactly the environment that server
 gives its own kernels (``BGTASKS_URL`` = its ``bgtasks/api/`` URL, ``BGTASKS_TOKEN`` = its
-``kernel_secret``) and a connection file named ``kernel-<id>.json`` as a server names
-them (the kernel's id is how its tasks say where they come from), so the notebooks run
-as they would in JupyterLab.
+``kernel_secret``, ``BGTASKS_ROOT`` = its root directory, which holds the checkout, so a
+notebook job finds the files a notebook names) and a connection file named
+``kernel-<id>.json`` as a server names them (the kernel's id is how its tasks say where
+they come from), so the notebooks run as they would in JupyterLab.
 
 They run as a user runs them with ``make lab``: in a git checkout's ``notebooks/``, with
 a checkpoint, saved back (as JupyterLab's autosave does) by a contents manager with
 ``make lab``'s Jupyter config (``tools/lab-config/``); the checkout must stay clean (the
 shipped notebooks are saved without outputs, what they write is git-ignored). The
-checkout is a temp git repository holding copies of the project's notebooks, tools and
+checkout is a temp git repository holding copies of the project's notebooks (with the
+folders beside them, e.g. ``examples/`` that notebook_jobs.ipynb runs), tools and
 ``.gitignore``, so the tests never touch the real one.
 """
 
@@ -21,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import secrets
 import shutil
 import subprocess
@@ -39,10 +42,16 @@ from tests.server_process import API, ServerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 NOTEBOOKS = sorted((REPO / "notebooks").glob("*.ipynb"))
+EXECUTED_COPY = re.compile(r"\.\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d(-\d+)?\.ipynb$")
+"""The name of a notebook job's executed copy (``report.2026-11-30T09-15-02.ipynb``)."""
+EXAMPLES = sorted(p for p in (REPO / "notebooks").glob("*/*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts and not EXECUTED_COPY.search(p.name))
+"""Notebooks the shipped ones run as jobs (committed without outputs too)."""
 STRIP = REPO / "tools" / "strip_notebook.py"
 LAB_CONFIG = Path("tools", "lab-config", "jupyter_server_config.py")
 CAPABILITIES = {"quickstart.ipynb", "progress-and-cancel.ipynb", "outputs-back.ipynb",
-                "kernel-executor.ipynb", "python-api.ipynb", "schedules.ipynb"}
+                "kernel-executor.ipynb", "python-api.ipynb", "schedules.ipynb",
+                "notebook_jobs.ipynb"}
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +62,7 @@ def live_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
                            config={"kernel_secret": secret, "cancel_grace": 1.0})
     with server:
         env = {k: v for k, v in os.environ.items() if not k.startswith("BGTASKS")}
-        env.update(BGTASKS_URL=server.url + API, BGTASKS_TOKEN=secret)
+        env.update(BGTASKS_URL=server.url + API, BGTASKS_TOKEN=secret, BGTASKS_ROOT=str(root))
         yield env
 
 
@@ -67,11 +76,11 @@ def in_git_checkout() -> bool:
 
 
 @pytest.fixture
-def checkout(tmp_path: Path) -> Path:
-    """A git checkout of the project's notebooks/, tools/ and .gitignore, committed."""
-    repo = tmp_path / "checkout"
-    shutil.copytree(REPO / "notebooks", repo / "notebooks",
-                    ignore=lambda _dir, names: [n for n in names if not n.endswith(".ipynb")])
+def checkout(tmp_path: Path, live_env: dict[str, str]) -> Path:
+    """A git checkout of the project's notebooks/, tools/ and .gitignore, committed; under
+    the server's root (a notebook job runs files under it only)."""
+    repo = Path(live_env["BGTASKS_ROOT"]) / "checkouts" / tmp_path.name
+    shutil.copytree(REPO / "notebooks", repo / "notebooks", ignore=_not_notebooks)
     shutil.copytree(REPO / "tools", repo / "tools",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / ".gitignore", repo / ".gitignore")
@@ -83,15 +92,23 @@ def checkout(tmp_path: Path) -> Path:
     return repo
 
 
+def _not_notebooks(folder: str, names: list[str]) -> list[str]:
+    """What of notebooks/ a checkout leaves out: anything but notebooks and folders, and
+    what running them left behind (checkpoints, executed copies)."""
+    return [n for n in names if n == ".ipynb_checkpoints" or EXECUTED_COPY.search(n)
+            or not (n.endswith(".ipynb") or Path(folder, n).is_dir())]
+
+
 def test_there_are_notebooks() -> None:
     assert CAPABILITIES <= {p.name for p in NOTEBOOKS}
 
 
 @pytest.mark.skipif(not in_git_checkout(), reason="not a git checkout")
-@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOKS + EXAMPLES,
+                         ids=lambda p: p.relative_to(REPO / "notebooks").as_posix())
 def test_notebook_is_committed_without_outputs(path: Path) -> None:
     # Given a notebook as git holds it (the index: committed, or about to be)
-    text = git(REPO, "show", f":notebooks/{path.name}")
+    text = git(REPO, "show", f":{path.relative_to(REPO).as_posix()}")
     nb = nbformat.reads(text, as_version=4)
 
     # Then it has no outputs and no execution counts
