@@ -1,0 +1,100 @@
+"""Every bad notebook job is refused before anything is stored: a 400 naming the field
+(``params.path``, ``params.cwd``, ``params.kernel_name``, ``params.parameters.<key>``),
+whoever asks (REST here; a schedule too)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+
+from tests.notebook_jobs.conftest import write_notebook
+from tests.server_process import ServerProcess
+
+
+@pytest.fixture(scope="module")
+def layout(nb_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> ServerProcess:
+    root = nb_server.root
+    write_notebook(root, "ok.ipynb", "print(1)")
+    write_notebook(root, "odd_kernel.ipynb", "print(1)", kernel="no-such-kernel-here")
+    (root / "folder.ipynb").mkdir(exist_ok=True)
+    (root / "plain.txt").write_text("not a notebook")
+    (root / "broken.ipynb").write_text("{ this is not json")
+    (root / "subdir").mkdir(exist_ok=True)
+    outside = tmp_path_factory.mktemp("outside")
+    write_notebook(outside, "secret.ipynb", "print('secret')")
+    if not (root / "escape.ipynb").is_symlink():
+        os.symlink(outside / "secret.ipynb", root / "escape.ipynb")
+        os.symlink(outside, root / "away")
+    return nb_server
+
+
+BAD: list[tuple[str, dict[str, Any], str, str]] = [
+    ("path missing", {}, "params.path", "required"),
+    ("path empty", {"path": ""}, "params.path", "empty"),
+    ("path absolute", {"path": "/etc/passwd.ipynb"}, "params.path", "absolute"),
+    ("path with ..", {"path": "../ok.ipynb"}, "params.path", "inside"),
+    ("path through a symlink out", {"path": "escape.ipynb"}, "params.path", "leaves"),
+    ("path into a linked folder out", {"path": "away/secret.ipynb"}, "params.path", "leaves"),
+    ("path missing file", {"path": "nope.ipynb"}, "params.path", "no such file"),
+    ("path a directory", {"path": "folder.ipynb"}, "params.path", "directory"),
+    ("path not .ipynb", {"path": "plain.txt"}, "params.path", ".ipynb"),
+    ("path unreadable", {"path": "broken.ipynb"}, "params.path", "not a readable notebook"),
+    ("path not a string", {"path": 3}, "params.path", "string"),
+    ("cwd missing", {"path": "ok.ipynb", "cwd": "nowhere"}, "params.cwd", "no such directory"),
+    ("cwd a file", {"path": "ok.ipynb", "cwd": "plain.txt"}, "params.cwd", "a file"),
+    ("cwd outside", {"path": "ok.ipynb", "cwd": "../"}, "params.cwd", "inside"),
+    ("cwd absolute", {"path": "ok.ipynb", "cwd": "/tmp"}, "params.cwd", "absolute"),
+    ("kernel unknown", {"path": "ok.ipynb", "kernel_name": "nokernel"}, "params.kernel_name", "nokernel"),
+    ("notebook's kernel unknown", {"path": "odd_kernel.ipynb"}, "params.kernel_name", "kernelspec"),
+    ("parameter not an identifier", {"path": "ok.ipynb", "parameters": {"not-a-name": 1}},
+     "params.parameters.not-a-name", "identifier"),
+    ("parameter a keyword", {"path": "ok.ipynb", "parameters": {"class": 1}},
+     "params.parameters.class", "identifier"),
+    ("parameters not an object", {"path": "ok.ipynb", "parameters": [1]}, "params.parameters", ""),
+    ("unknown param", {"path": "ok.ipynb", "notebook": "x"}, "params.notebook", ""),
+]
+
+
+@pytest.mark.parametrize(("case", "params", "field", "words"), BAD, ids=[b[0] for b in BAD])
+def test_a_bad_notebook_job_is_refused_naming_the_field(layout: ServerProcess, case: str,
+                                                        params: dict[str, Any], field: str,
+                                                        words: str) -> None:
+    # Given the tasks stored so far
+    before = layout.call("GET", "tasks?limit=500").json()["tasks"]
+    # When a notebook job with a bad parameter is posted
+    r = layout.call("POST", "tasks", json={"kind": "notebook", "params": params})
+    # Then it is a 400 naming the field and saying why, and nothing was stored
+    assert r.status_code == 400, r.text
+    body = r.json()
+    assert body["field"] == field, body
+    assert words.lower() in body["message"].lower(), body
+    assert layout.call("GET", "tasks?limit=500").json()["tasks"] == before
+
+
+def test_a_good_cwd_and_kernel_are_admitted(layout: ServerProcess) -> None:
+    # When a job names an existing folder and a kernel the server has
+    r = layout.call("POST", "tasks", json={"kind": "notebook", "params": {
+        "path": "ok.ipynb", "cwd": "subdir", "kernel_name": "python3"}})
+    # Then it is admitted, runs in the server's root, and is named after the notebook
+    assert r.status_code == 201, r.text
+    task = layout.wait_end(r.json()["id"])
+    assert task["state"] == "finished", task
+    assert task["name"] == "ok.ipynb"
+
+
+def test_a_schedule_of_a_bad_notebook_is_refused(layout: ServerProcess) -> None:
+    # When a schedule of a notebook job with a bad path is created
+    r = layout.call("POST", "schedules", json={"kind": "notebook", "every": 60,
+                                               "params": {"path": "../ok.ipynb"}})
+    # Then it is refused as a task would be, naming the field
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "params.path"
+
+
+def test_the_kind_is_listed_with_its_schema(layout: ServerProcess) -> None:
+    kinds = {k["name"]: k for k in layout.call("GET", "kinds").json()["kinds"]}
+    schema = kinds["notebook"]["schema"]
+    assert schema["required"] == ["path"]
+    assert set(schema["properties"]) == {"path", "parameters", "kernel_name", "cwd"}
