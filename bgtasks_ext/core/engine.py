@@ -393,12 +393,13 @@ class Engine:
         self._writer.flush()
 
     # -- ExecutorCallbacks ------------------------------------------------------------
-    def claim(self, task_id: str) -> bool:
+    def claim(self, task_id: str, where: str | None = None) -> bool:
         with self._lock:
             task = self._live.get(task_id)
             if task is None or task.state is not State.PENDING or self._stopping:
                 return False
-            task = self._change(task, State.RUNNING, started_at=self._clock(), progress=_NO_PROGRESS)
+            task = self._change(task, State.RUNNING, started_at=self._clock(), progress=_NO_PROGRESS,
+                                placement=where)
             timeout = task.timeout
         if self.executors[task.executor].in_server_process:
             # Its code may take this process down before the running record commits:

@@ -184,6 +184,9 @@ class Task:
     :meth:`.engine.Engine.set_note` in any state and carried through every later change."""
     scheduled_for: float | None = None
     """The fire time of the schedule run this task is (``None``: not a schedule's run)."""
+    placement: str | None = None
+    """Where its latest attempt runs or ran, for an executor with more than one place (the
+    ``dask`` executor: the Dask worker's address); set when the attempt is claimed."""
     server_id: str | None = None
     """The server whose engine holds the task while it is live (it created or adopted
     it). Several servers may share one store: a server recovers only the live tasks of
@@ -236,6 +239,7 @@ class Task:
             "note": self.note,
             "scheduled_for": iso(self.scheduled_for),
             "server_id": self.server_id,
+            "placement": self.placement,
         }
 
 

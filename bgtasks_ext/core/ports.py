@@ -271,9 +271,11 @@ class Outcome:
 class ExecutorCallbacks(Protocol):
     """What the engine offers executors. Every method is thread-safe and cheap."""
 
-    def claim(self, task_id: str) -> bool:
+    def claim(self, task_id: str, where: str | None = None) -> bool:
         """Called just before the job's code starts. ``False`` means the task was
-        cancelled meanwhile: drop the job without running it or calling :meth:`done`."""
+        cancelled meanwhile: drop the job without running it or calling :meth:`done`.
+        ``where``: the place the attempt runs, when the executor has more than one (the
+        ``dask`` executor's worker address): ``Task.placement``."""
 
     def progress(self, task_id: str, current: float, total: float | None, message: str | None) -> None:
         """Latest progress (already coalesced by the task's context)."""

@@ -37,7 +37,7 @@ import logging
 import secrets
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from ..core.models import TaskError
 from ..core.ports import Executor, ExecutorCallbacks, Job, Outcome, OutcomeStatus
@@ -71,13 +71,12 @@ class DaskExecutor(Executor):
     """Runs jobs on the Dask cluster at ``scheduler`` (``tcp://host:8786``, or
     ``"local"`` for a ``LocalCluster`` of ``local_workers`` processes started here).
     ``cancel_grace``: seconds a cancelled task gets at each step (cooperative, SIGTERM)
-    before the next. ``on_placed(task_id, worker)`` is told where each attempt started."""
+    before the next. Each attempt's Dask worker address is its task's ``placement``."""
 
     name = "dask"
 
     def __init__(self, scheduler: str, *, cancel_grace: float = 5.0, local_workers: int = 2,
-                 connect_timeout: float = 10.0, max_backoff: float = MAX_BACKOFF,
-                 on_placed: Callable[[str, str], None] | None = None) -> None:
+                 connect_timeout: float = 10.0, max_backoff: float = MAX_BACKOFF) -> None:
         if not scheduler:
             raise ValueError(f"{SETTING} is empty: the dask executor needs a scheduler address or 'local'")
         self.scheduler = scheduler
@@ -85,7 +84,6 @@ class DaskExecutor(Executor):
         self.local_workers = local_workers
         self.connect_timeout = connect_timeout
         self.max_backoff = max_backoff
-        self.on_placed = on_placed
         self.topic = f"bgtasks-{secrets.token_hex(8)}"
         """The events of this server's tasks: several servers may share one cluster."""
         self.dashboard: str | None = None
@@ -297,6 +295,8 @@ class DaskExecutor(Executor):
                 self._end(run, Outcome(OutcomeStatus.FAILED, error=TaskError(
                     type(exc).__name__, f"the Dask task failed: {exc}", reason="dask")))
             return
+        if run.worker is None:
+            run.worker = reply.get("worker")
         self._end(run, outcome_of(reply), reply.get("progress"), reply.get("log"))
 
     def _on_cancelled(self, run: _Run, exc: BaseException) -> None:
@@ -337,18 +337,12 @@ class DaskExecutor(Executor):
             self._end(run, _worker_died(run, f"the Dask worker {previous} left while running it"))
             return
         assert self._callbacks is not None
-        if first and not self._callbacks.claim(run.job.task_id):
+        if first and not self._callbacks.claim(run.job.task_id, worker):
             with self._lock:
                 run.settled = True
                 if self._jobs.get(run.job.task_id) is run:
                     del self._jobs[run.job.task_id]
             self._cancel_future(run)
-            return
-        if self.on_placed is not None:
-            try:
-                self.on_placed(run.job.task_id, worker)
-            except Exception:  # noqa: BLE001
-                log.exception("bgtasks: on_placed failed")
 
     def _on_cluster_event(self, event: Any) -> None:
         msg = event[1] if isinstance(event, tuple) else event
@@ -390,7 +384,7 @@ class DaskExecutor(Executor):
         try:
             if not run.claimed:
                 run.claimed = True
-                if not cb.claim(task_id):
+                if not cb.claim(task_id, run.worker):
                     return
             if text:
                 cb.log(task_id, text)

@@ -69,7 +69,7 @@ class _Relay:
     def __init__(self) -> None:
         self.slots: dict[str, _Slot] = {}
 
-    def claim(self, task_id: str) -> bool:
+    def claim(self, task_id: str, where: str | None = None) -> bool:
         slot = self.slots.get(task_id)
         if slot is None:
             return False

@@ -85,6 +85,9 @@ class TaskOut(pydantic.BaseModel):
     server_id: str | None = pydantic.Field(
         description="The server whose engine holds this task while it is live (several servers "
         "may share one store); null for a task no server has taken yet.")
+    placement: str | None = pydantic.Field(
+        description="Where its latest attempt runs or ran, for an executor with more than "
+        "one place: the Dask worker's address (`tcp://host:port`) for `dask`; null otherwise.")
 
 
 class ReservationOut(pydantic.BaseModel):

@@ -68,6 +68,7 @@ def to_record(task: Task) -> dict[str, Any]:
         "note": task.note,
         "scheduled_for": task.scheduled_for,
         "server_id": task.server_id,
+        "placement": task.placement,
     }
 
 
@@ -104,6 +105,7 @@ def from_record(rec: Mapping[str, Any]) -> Task:
         note=rec.get("note"),
         scheduled_for=rec.get("scheduled_for"),
         server_id=rec.get("server_id"),
+        placement=rec.get("placement"),
     )
 
 

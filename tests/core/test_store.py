@@ -88,7 +88,7 @@ FULL = dict(
     error=TaskError("ValueError", "bad", "Traceback...", "timeout"),
     result_preview={"rows": 3}, python="/usr/bin/python3", cwd="/home/a", has_payload=True,
     cancel_reason="timeout", note="outputs set: a\tb\n", scheduled_for=1_700_000_000.25,
-    server_id="server-a",
+    server_id="server-a", placement="tcp://10.0.0.5:40001",
 )
 
 

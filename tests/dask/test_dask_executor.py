@@ -128,3 +128,21 @@ def test_a_task_too_short_to_be_announced_keeps_its_log_and_progress(dask_server
     assert done["state"] == "finished" and done["started_at"] is not None
     assert done["progress"]["current"] == 2 and done["progress"]["total"] == 2
     assert dask_server.call("GET", f"tasks/{task['id']}/log").json()["text"] == "step 1 of 2\nstep 2 of 2\n"
+
+
+def test_the_task_json_says_which_dask_worker_runs_it(dask_server: ServerProcess, cluster: Cluster) -> None:
+    from distributed import Client
+
+    with Client(cluster.address, timeout=30, set_as_default=False) as client:
+        workers = set(client.scheduler_info(n_workers=-1)["workers"])
+    # While it runs (announced) and after it ended
+    slow = submit(dask_server, "steps", params={"n": 3, "pause": 0.3})
+    running = wait_state(dask_server, slow["id"], ("running",))
+    assert running["placement"] in workers, running
+    # and for a task too short to be announced
+    quick = submit(dask_server, "whoami")
+    assert dask_server.wait_end(quick["id"])["placement"] in workers
+    assert dask_server.wait_end(slow["id"])["placement"] in workers
+    # Other executors have one place: none is named
+    other = dask_server.call("POST", "tasks", json={"kind": "whoami", "executor": "process"}).json()
+    assert dask_server.wait_end(other["id"])["placement"] is None
