@@ -123,6 +123,14 @@ function TaskRowImpl(props: {
         {task.attempt > 1 ? (
           <span className="jp-BgTasks-attempt">attempt {task.attempt}</span>
         ) : null}
+        {task.placement ? (
+          <span
+            className="jp-BgTasks-placement"
+            title={`Runs on the ${task.executor} worker ${task.placement}`}
+          >
+            {task.executor} @ {task.placement.replace(/^[a-z]+:\/\//, '')}
+          </span>
+        ) : null}
       </div>
       <div className="jp-BgTasks-actions">
         {live ? (

@@ -81,6 +81,11 @@ export interface ITask {
    * tasks. Missing from servers older than schedules.
    */
   scheduled_for?: string | null;
+  /**
+   * Where the latest attempt runs or ran, for an executor with more than one place: the
+   * Dask worker's address for `dask`; null otherwise. Missing from older servers.
+   */
+  placement?: string | null;
 }
 
 /** `TaskPage`: one page of `GET tasks`, newest first. */
