@@ -53,3 +53,55 @@ function nullableAsType(prop: SchemaNode): SchemaNode {
   delete rest.anyOf;
   return { ...value, ...rest, type: [value.type, 'null'] };
 }
+
+/** Python's words for JSON's, as people write them in a notebook. */
+const PYTHON_WORDS: { [word: string]: boolean | null } = {
+  True: true,
+  False: false,
+  None: null
+};
+
+/**
+ * Params as the form sends them. A param of free keys (`additionalProperties` and no
+ * declared properties, e.g. the notebook kind's `parameters`) gets its values as text
+ * from the form; each one that reads as JSON (`3`, `0.5`, `true`, `null`, `[1, 2]`,
+ * `"007"`) or is Python's `True`/`False`/`None` is sent as that value, any other text as
+ * the string typed, as `%bgtask --notebook -p` reads its values.
+ */
+export function typedFreeValues(
+  schema: SchemaNode,
+  params: { [key: string]: any }
+): { [key: string]: any } {
+  const properties = schema?.properties ?? {};
+  const out: { [key: string]: any } = { ...params };
+  for (const [name, value] of Object.entries(params)) {
+    const prop = properties[name];
+    const free =
+      prop?.type === 'object' &&
+      !prop.properties &&
+      (prop.additionalProperties === true ||
+        (typeof prop.additionalProperties === 'object' &&
+          !Object.keys(prop.additionalProperties).length));
+    if (!free || !value || typeof value !== 'object' || Array.isArray(value)) {
+      continue;
+    }
+    const typed: { [key: string]: any } = {};
+    for (const [key, text] of Object.entries<any>(value)) {
+      typed[key] = typeof text === 'string' ? readValue(text) : text;
+    }
+    out[name] = typed;
+  }
+  return out;
+}
+
+function readValue(text: string): any {
+  const trimmed = text.trim();
+  if (trimmed in PYTHON_WORDS) {
+    return PYTHON_WORDS[trimmed];
+  }
+  try {
+    return JSON.parse(trimmed);
+  } catch {
+    return text;
+  }
+}

@@ -9,7 +9,7 @@ import validator from '@rjsf/validator-ajv8';
 import * as React from 'react';
 
 import { errorText } from './errors';
-import { creatableKinds, formSchema } from './kinds';
+import { creatableKinds, formSchema, typedFreeValues } from './kinds';
 import type { IBgTasksModel } from './tokens';
 import type { IKind, ITask } from './types';
 
@@ -72,6 +72,23 @@ export function KindsNotReady(props: {
   return null;
 }
 
+/**
+ * A ref for the element around a `FormComponent` whose Add and Remove buttons must not
+ * submit it. JupyterLab's form templates draw them (an object's free keys, such as the
+ * notebook kind's `parameters`; an array's items) without a `type`, and a button without
+ * one submits its form: "Add" would run the task. After each render, every button left
+ * without a type in there becomes `type="button"` (the submit buttons say `submit`).
+ */
+export function useButtonsThatDoNotSubmit(): React.RefObject<HTMLDivElement> {
+  const ref = React.useRef<HTMLDivElement>(null);
+  React.useEffect(() => {
+    ref.current
+      ?.querySelectorAll('form button:not([type])')
+      .forEach(button => button.setAttribute('type', 'button'));
+  });
+  return ref;
+}
+
 /** Server field (`params.times`) → rjsf extra errors, or null for a non-param field. */
 export function paramError(field: string, message: string): ErrorSchema | null {
   if (!field.startsWith('params.')) {
@@ -103,6 +120,7 @@ export function NewTaskForm(props: {
     ErrorSchema | undefined
   >();
   const [busy, setBusy] = React.useState(false);
+  const formRef = useButtonsThatDoNotSubmit();
 
   const { kinds, loadError } = useCreatableKinds(model, usable => {
     if (usable.length) {
@@ -122,7 +140,7 @@ export function NewTaskForm(props: {
     try {
       const task = await model.create({
         kind: kind.name,
-        params,
+        params: typedFreeValues(kind.schema, params),
         ...(name.trim() ? { name: name.trim() } : {})
       });
       setFormData({});
@@ -149,7 +167,7 @@ export function NewTaskForm(props: {
   }
 
   return (
-    <div className="jp-BgTasks-newTask" aria-label="New task">
+    <div className="jp-BgTasks-newTask" aria-label="New task" ref={formRef}>
       <div className="jp-BgTasks-field">
         <label htmlFor="jp-BgTasks-kind">Kind</label>
         <select

@@ -10,7 +10,7 @@
  * with the server's own message.
  */
 import type { JupyterFrontEnd } from '@jupyterlab/application';
-import { Notification } from '@jupyterlab/apputils';
+import { Notification, showErrorMessage } from '@jupyterlab/apputils';
 import type { IDocumentManager } from '@jupyterlab/docmanager';
 import type { FileBrowser, IFileBrowserFactory } from '@jupyterlab/filebrowser';
 import type { INotebookTracker } from '@jupyterlab/notebook';
@@ -113,11 +113,20 @@ export function addRunNotebookCommand(
       });
       return task;
     } catch (error) {
-      // The server's 400 says what is wrong (`params.path`: not a notebook…).
-      Notification.error(
-        `Could not run ${name} in the background: ${errorText(error)}`,
-        { autoClose: false }
-      );
+      // The server's 400 says what is wrong (`params.path`: not a notebook…); a toast
+      // shows 140 characters, "Details" all of it.
+      const message = errorText(error);
+      const title = `Could not run ${name} in the background`;
+      Notification.error(`${title}: ${message}`, {
+        autoClose: false,
+        actions: [
+          {
+            label: 'Details',
+            caption: "The server's whole message",
+            callback: () => void showErrorMessage(title, message)
+          }
+        ]
+      });
       return null;
     }
   };
@@ -127,7 +136,7 @@ export function addRunNotebookCommand(
     caption:
       'Run this notebook as a background task: the saved file, in a fresh kernel; ' +
       'an executed copy is written beside it',
-    icon: args => (args.toolbar ? tasksIcon : undefined),
+    icon: tasksIcon,
     isEnabled: args => targets(args).length > 0,
     describedBy: {
       args: {

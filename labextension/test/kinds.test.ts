@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 
-import { creatableKinds, formSchema } from '../src/kinds';
+import { creatableKinds, formSchema, typedFreeValues } from '../src/kinds';
 import { makeKind } from './fixtures';
 
 describe('creatableKinds', () => {
@@ -93,5 +93,60 @@ describe('formSchema', () => {
       }
     };
     assert.deepEqual(formSchema(schema), schema);
+  });
+});
+
+describe('typedFreeValues', () => {
+  const schema = {
+    type: 'object',
+    properties: {
+      path: { type: 'string' },
+      parameters: { type: 'object', additionalProperties: true },
+      labels: {
+        type: 'object',
+        additionalProperties: { type: 'string' }
+      }
+    }
+  };
+
+  test('values of free keys read as JSON (or Python words), else as typed', () => {
+    // Given what the form has after the user added parameters as text
+    const params = {
+      path: '42',
+      parameters: {
+        n: '3',
+        rate: ' 0.5 ',
+        full: 'true',
+        flag: 'False',
+        none: 'None',
+        xs: '[1, 2]',
+        code: '"007"',
+        region: 'south',
+        title: 'Q3 sales',
+        already: 7
+      },
+      labels: { team: '3' }
+    };
+
+    // When the form sends them
+    const sent = typedFreeValues(schema, params);
+
+    // Then the free values are typed; declared fields and typed free keys are untouched
+    assert.deepEqual(sent.parameters, {
+      n: 3,
+      rate: 0.5,
+      full: true,
+      flag: false,
+      none: null,
+      xs: [1, 2],
+      code: '007',
+      region: 'south',
+      title: 'Q3 sales',
+      already: 7
+    });
+    assert.equal(sent.path, '42');
+    assert.deepEqual(sent.labels, { team: '3' });
+    // And what the form holds is not changed
+    assert.equal(params.parameters.n, '3');
   });
 });
