@@ -258,12 +258,12 @@ class DaskExecutor(Executor):
             self._lost(client)
 
     def _lost(self, client: Any) -> None:
-        self._error = (f"the dask executor lost its scheduler ({SETTING} = {self.scheduler!r}); "
-                       "reconnecting")
-        log.error("bgtasks: %s", self._error)
         with self._lock:
             self._client = None
+            self._error = (f"the dask executor lost its scheduler ({SETTING} = {self.scheduler!r}); "
+                           "reconnecting")
             runs = list(self._jobs.values())
+        log.error("bgtasks: %s", self._error)
         error = TaskError("DaskConnectionLost", f"the connection to the Dask scheduler {self.address} "
                           "was lost while the task ran", reason=INTERRUPTED)
         for run in runs:
@@ -302,9 +302,13 @@ class DaskExecutor(Executor):
     def _on_cancelled(self, run: _Run, exc: BaseException) -> None:
         if run.cancelling:
             return  # ours: the worker's ``done`` event (or the overdue timer) ends it
-        # Cancelled by someone else (another client, the scheduler's restart).
-        self._end(run, Outcome(OutcomeStatus.FAILED, error=TaskError(
-            "DaskCancelled", f"the Dask task was cancelled outside bgtasks: {exc}", reason=INTERRUPTED)))
+        if "connection-lost" in str(exc):
+            error = TaskError("DaskConnectionLost", f"the connection to the Dask scheduler "
+                              f"{self.address} was lost while the task ran", reason=INTERRUPTED)
+        else:  # cancelled by someone else (another client of the cluster)
+            error = TaskError("DaskCancelled", f"the Dask task was cancelled outside bgtasks: {exc}",
+                              reason=INTERRUPTED)
+        self._end(run, Outcome(OutcomeStatus.FAILED, error=error))
 
     def _on_event(self, event: Any) -> None:
         msg = event[1] if isinstance(event, tuple) else event

@@ -138,3 +138,36 @@ def test_a_server_restart_never_leaves_dask_tasks_running(cluster: Cluster, tmp_
         assert done["state"] == "failed" and done["error"]["reason"] == "interrupted", done
     finally:
         server.stop()
+
+
+def test_a_lost_scheduler_is_shown_and_reconnected(own_cluster: Cluster, tmp_path: Path) -> None:
+    with dask_server_process(tmp_path / "server", own_cluster.address) as server:
+        wait_connected(server)
+        t = server.call("POST", "tasks", json={"kind": "steps", "executor": "dask",
+                                               "params": {"n": 400, "pause": 0.1}}).json()
+        wait_state(server, t["id"], ("running",))
+        # When the scheduler goes away
+        assert own_cluster.scheduler is not None
+        os.killpg(own_cluster.scheduler.pid, signal.SIGKILL)
+        own_cluster.scheduler.wait(10)
+        # Then the running task ends (interrupted: re-queued while it has retries)
+        done = server.wait_end(t["id"], timeout=60)
+        assert done["state"] == "failed" and done["error"]["reason"] == "interrupted", done
+        assert done["error"]["type"] == "DaskConnectionLost"
+        # the status route and the log say so, and new dask tasks are refused naming the setting
+        deadline = time.monotonic() + 30
+        while (status := server.call("GET", "status").json()["executors"]["dask"])["connected"]:
+            assert time.monotonic() < deadline, status
+            time.sleep(0.1)
+        assert status["available"] is False and "dask_scheduler" in status["error"]
+        assert "lost its scheduler" in server.log_path.read_text()
+        r = server.call("POST", "tasks", json={"kind": "whoami", "executor": "dask"})
+        assert r.status_code == 400 and "dask_scheduler" in r.json()["message"]
+        # And once it is back, the executor reconnects and runs tasks again
+        own_cluster.start_scheduler()
+        status = wait_connected(server, timeout=90)
+        assert status["connects"] >= 2
+        own_cluster.add_worker()  # (the old one may be waiting out its own reconnect)
+        own_cluster.wait_workers(1, timeout=90)
+        again = server.call("POST", "tasks", json={"kind": "whoami", "executor": "dask"}).json()
+        assert server.wait_end(again["id"], timeout=60)["state"] == "finished"
