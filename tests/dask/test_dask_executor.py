@@ -146,3 +146,32 @@ def test_the_task_json_says_which_dask_worker_runs_it(dask_server: ServerProcess
     # Other executors have one place: none is named
     other = dask_server.call("POST", "tasks", json={"kind": "whoami", "executor": "process"}).json()
     assert dask_server.wait_end(other["id"])["placement"] is None
+
+
+def test_a_timeout_ends_a_stubborn_task_and_its_process_tree(dask_server: ServerProcess, tmp_path: Path) -> None:
+    pidfile = tmp_path / "pids"
+    task = submit(dask_server, "stubborn", params={"pidfile": str(pidfile)}, timeout=2)
+    done = dask_server.wait_end(task["id"], timeout=30)
+    assert done["state"] == "failed" and done["error"]["reason"] == "timeout", done
+    pid, child = map(int, pidfile.read_text().split())
+    deadline = time.monotonic() + 5
+    while (alive(pid) or alive(child)) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not alive(pid) and not alive(child)
+
+
+def test_a_notebook_job_runs_on_dask(dask_server: ServerProcess) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("n = 1", metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("print('n is', n * 2)")]
+    (dask_server.root / "on_dask.ipynb").write_text(nbformat.writes(nb))
+    r = dask_server.call("POST", "tasks", json={"kind": "notebook", "executor": "dask",
+                                                "params": {"path": "on_dask.ipynb", "parameters": {"n": 21}}})
+    assert r.status_code == 201, r.text
+    done = dask_server.wait_end(r.json()["id"], timeout=120)
+    assert done["state"] == "finished", done
+    assert done["placement"] and done["executor"] == "dask"
+    assert "n is 42" in dask_server.call("GET", f"tasks/{done['id']}/log").json()["text"]
+    assert (dask_server.root / done["result_preview"]["executed_copy"]).exists()
