@@ -1,6 +1,7 @@
 /** One task in the panel: what it is, how far it got, and what can be done with it. */
 import * as React from 'react';
 
+import { daskDashboard, shortAddress, workerPage } from './dask';
 import { executedCopy } from './notebookjob';
 import { progressLabel } from './numbers';
 import { retryRefusal } from './retry';
@@ -20,6 +21,38 @@ export interface IRowActions {
 function basename(path: string): string {
   const parts = path.split('/');
   return parts[parts.length - 1] || path;
+}
+
+/**
+ * Where the task runs, for an executor with more than one place (`dask @ 10.0.0.5:40001`),
+ * linked to that worker's page on the Dask dashboard when the server knows one.
+ */
+function Placement(props: { task: ITask }): JSX.Element {
+  const { task } = props;
+  const address = task.placement ?? '';
+  const label = `${task.executor} @ ${shortAddress(address)}`;
+  const dashboard = task.executor === 'dask' ? daskDashboard() : null;
+  if (dashboard) {
+    return (
+      <a
+        className="jp-BgTasks-placement"
+        href={workerPage(dashboard, address)}
+        target="_blank"
+        rel="noopener noreferrer"
+        title={`Runs on the Dask worker ${address}: open its page on the Dask dashboard`}
+      >
+        {label}
+      </a>
+    );
+  }
+  return (
+    <span
+      className="jp-BgTasks-placement"
+      title={`Runs on the worker ${address}`}
+    >
+      {label}
+    </span>
+  );
 }
 
 function ProgressBar(props: { task: ITask }): JSX.Element {
@@ -123,14 +156,7 @@ function TaskRowImpl(props: {
         {task.attempt > 1 ? (
           <span className="jp-BgTasks-attempt">attempt {task.attempt}</span>
         ) : null}
-        {task.placement ? (
-          <span
-            className="jp-BgTasks-placement"
-            title={`Runs on the ${task.executor} worker ${task.placement}`}
-          >
-            {task.executor} @ {task.placement.replace(/^[a-z]+:\/\//, '')}
-          </span>
-        ) : null}
+        {task.placement ? <Placement task={task} /> : null}
       </div>
       <div className="jp-BgTasks-actions">
         {live ? (
