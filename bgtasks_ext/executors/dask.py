@@ -36,6 +36,7 @@ from __future__ import annotations
 import logging
 import secrets
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -49,6 +50,11 @@ SETTING = "c.BgTasks.dask_scheduler"
 LOCAL = "local"
 MAX_BACKOFF = 30.0
 """Longest wait between two connection attempts."""
+SUBMIT_HERE_BYTES = 64 * 1024
+"""Largest payload sent from the submitting thread (the engine's writer); bigger ones go
+from the executor's own submitting thread."""
+SCATTER_BYTES = 1024 * 1024
+"""Payloads above this are scattered to a worker first (Dask's advice for big arguments)."""
 WORKER_DIED = "worker_died"
 INTERRUPTED = "interrupted"
 
@@ -98,6 +104,7 @@ class DaskExecutor(Executor):
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self._pool: ThreadPoolExecutor | None = None
         self.connects = 0
         """Successful connections so far (a reconnect adds one)."""
 
@@ -138,21 +145,44 @@ class DaskExecutor(Executor):
         if client is None:
             self._fail_unclaimed(run, TaskError("DaskUnavailable", error or "not connected", reason="unavailable"))
             return
+        if job.payload is not None and len(job.payload) > SUBMIT_HERE_BYTES:
+            # Not on the caller's thread (the engine's writer): pickling or scattering a
+            # big payload would hold up every commit meanwhile.
+            self._submitter().submit(self._submit, client, run)
+        else:
+            self._submit(client, run)
+
+    def _submit(self, client: Any, run: _Run) -> None:
+        job = run.job
         spec = {
             "task_id": job.task_id, "kind": job.kind, "ref": job.ref, "params": dict(job.params),
             "cwd": job.cwd, "attempt": job.attempt, "max_result_bytes": job.max_result_bytes,
             "settings": dict(job.settings), "warm": job.warm,
         }
         try:
-            run.future = client.submit(run_job, self.topic, spec, job.payload, self.cancel_grace,
+            if run.settled:
+                return  # cancelled before it was sent
+            payload: Any = job.payload
+            if payload is not None and len(payload) > SCATTER_BYTES:
+                # Straight to a worker, not through the scheduler inside the task; the
+                # task follows its data there.
+                payload = client.scatter(payload, hash=False)
+            run.future = client.submit(run_job, self.topic, spec, payload, self.cancel_grace,
                                        key=run.key, pure=False)
         except Exception as exc:  # noqa: BLE001 - a closing client, unserialisable params
-            with self._lock:
-                self._jobs.pop(job.task_id, None)
-            self._fail_unclaimed(run, TaskError(type(exc).__name__, f"cannot submit to Dask: {exc}",
-                                                reason="unavailable"))
+            self._end(run, Outcome(OutcomeStatus.FAILED, error=TaskError(
+                type(exc).__name__, f"cannot submit to Dask: {exc}", reason="unavailable")))
+            return
+        if run.settled:
+            self._cancel_future(run)  # cancelled while it was being sent
             return
         client.loop.add_callback(self._track, run)
+
+    def _submitter(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="bgtasks-dask-submit")
+            return self._pool
 
     def cancel(self, task_id: str, grace: float) -> None:
         with self._lock:
@@ -187,6 +217,8 @@ class DaskExecutor(Executor):
         for run in list(self._jobs.values()):
             self._end(run, Outcome(OutcomeStatus.CANCELLED))
         self._stop.set()
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
         if self._thread is not None:
             self._thread.join(self.connect_timeout + 30)
         self._close_client()

@@ -40,3 +40,11 @@ def test_bgtask_error_on_dask_shows_the_cells_traceback(dask_kernel: Kernel, das
     done = dask_server.wait_end(tasks[0]["id"])
     assert done["state"] == "failed" and done["error"]["type"] == "ZeroDivisionError"
     assert "inner" in done["error"]["traceback"]
+
+
+def test_a_big_input_travels_to_the_dask_worker(dask_kernel: Kernel) -> None:
+    # A 5 MB input (scattered to a worker, not sent through the scheduler inside the task)
+    dask_kernel.execute_ok("blob = bytes(range(256)) * 20_000")
+    dask_kernel.execute_ok("%%bgtask --executor dask\nsize = len(blob)\nlast = blob[-1]")
+    assert wait_eval(dask_kernel, "[globals().get('size'), globals().get('last')]", [5_120_000, 255]) \
+        == [5_120_000, 255]
