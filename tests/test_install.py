@@ -98,7 +98,7 @@ def test_wheel_ships_the_labextension_and_the_server_config(tmp_path: Path) -> N
 
 # -- what running needs ------------------------------------------------------------------
 
-OPTIONAL = {"distributed": "dask", "tqdm": "imported only when the task's code has imported it"}
+OPTIONAL = {"distributed": "dask", "dask": "dask (distributed brings it)", "tqdm": "imported only when the task's code has imported it"}
 """Third-party modules the package may import that running does not need: what makes each
 optional. A new entry needs a reason."""
 
