@@ -104,9 +104,10 @@ export function addRunNotebookCommand(
           {
             label: 'Show',
             caption: 'Show it in the Background Tasks panel',
+            // The tab it is in by now: a warm job may have finished already.
             callback: () =>
               void app.commands.execute(CommandIDs.openPanel, {
-                tab: task.category
+                tab: (model.task(task.id) ?? task).category
               })
           }
         ]

@@ -9,7 +9,7 @@ import re
 import urllib.error
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from playwright.sync_api import Locator, Page, expect
@@ -34,6 +34,25 @@ def file_item(page: Page, name: str) -> Locator:
     return item
 
 
+def job_of(server: LabServer, path: str) -> dict[str, Any]:
+    """The newest notebook task of ``path`` (the browser has created it by now)."""
+    tasks = server.api("GET", f"{API}tasks?kind=notebook&limit=50")["tasks"]
+    found = [t for t in tasks if t["params"]["path"] == path]
+    assert found, f"no notebook task of {path}"
+    return found[0]  # type: ignore[no-any-return]
+
+
+def finished_row(panel: Locator, server: LabServer, task_id: str) -> Locator:
+    """The task's row in the Finished tab once it finished (a warm job may be done before
+    its row was ever seen in Pending)."""
+    task = wait_state(server, task_id, {"finished", "failed", "cancelled"}, timeout=60)
+    assert task["state"] == "finished", task
+    show_tab(panel, "finished")
+    done = row(panel, task_id)
+    expect(done).to_have_attribute("data-state", "finished", timeout=10_000)
+    return done
+
+
 def run_from_context_menu(page: Page, name: str) -> None:
     file_item(page, name).click(button="right")
     page.locator(".lm-Menu-item").filter(has_text="Run in background").click()
@@ -55,27 +74,24 @@ def test_run_in_background_from_the_file_browser_then_open_the_executed_copy(
     # When "Run in background" is chosen in its context menu
     run_from_context_menu(page, "report.ipynb")
 
-    # Then a notification says it runs, and its "Show" opens the panel on its row
-    toast = page.locator(TOAST).filter(has_text="report.ipynb runs in the background")
+    # Then a notification says it runs, and its "Show" opens the panel
+    toast = page.locator(".Toastify__toast").filter(
+        has=page.locator(TOAST, has_text="report.ipynb runs in the background")
+    )
     expect(toast).to_be_visible(timeout=10_000)
-    page.locator(".jp-toast-button").filter(has_text="Show").first.click()
+    toast.get_by_role("button", name="Show", exact=True).click()
     panel = page.locator(PANEL)
-    the_row = panel.locator('.jp-BgTasks-row[aria-label="report.ipynb"]')
-    expect(the_row).to_be_visible(timeout=10_000)
-    expect(the_row.locator(".jp-BgTasks-kind")).to_have_text("notebook")
-    task_id = the_row.get_attribute("data-task-id")
-    assert task_id
+    expect(panel).to_be_visible()
+    task_id = job_of(lab_server, "report.ipynb")["id"]
 
-    # And the task runs the file to the end, with its two cells counted
-    task = wait_state(lab_server, task_id, {"finished", "failed", "cancelled"}, timeout=60)
-    assert task["state"] == "finished", task
-    assert task["params"]["path"] == "report.ipynb"
+    # And its row reaches Finished: the file run to the end, its two cells counted
+    done = finished_row(panel, lab_server, task_id)
+    expect(done.locator(".jp-BgTasks-name")).to_have_text("report.ipynb")
+    expect(done.locator(".jp-BgTasks-kind")).to_have_text("notebook")
+    task = lab_server.api("GET", f"{API}tasks/{task_id}")
     assert (task["progress"]["current"], task["progress"]["total"]) == (2, 2)
     copy = task["result_preview"]["executed_copy"]
     assert re.fullmatch(COPY_NAME, copy), copy
-    show_tab(panel, "finished")
-    done = row(panel, task_id)
-    expect(done).to_have_attribute("data-state", "finished", timeout=10_000)
     screenshot(page, "notebook_job_finished")
 
     # When "Open executed copy" is clicked
@@ -131,10 +147,8 @@ def test_the_toolbar_button_saves_the_open_notebook_then_runs_it(
     assert not page.evaluate("() => window.jupyterapp.shell.currentWidget.context.model.dirty")
     saved = json.loads((lab_server.root_dir / "edited.ipynb").read_text())
     assert "".join(saved["cells"][0]["source"]) == "print('as edited')"
-    tasks = lab_server.api("GET", f"{API}tasks?kind=notebook&limit=10")["tasks"]
-    task = next(t for t in tasks if t["params"]["path"] == "edited.ipynb")
-    done = wait_state(lab_server, task["id"], {"finished", "failed", "cancelled"}, timeout=60)
-    assert done["state"] == "finished", done
+    task = job_of(lab_server, "edited.ipynb")
+    finished_row(open_panel(page), lab_server, task["id"])
     log = lab_server.api("GET", f"{API}tasks/{task['id']}/log")["text"]
     assert "as edited" in log, log
     close_documents(page)
@@ -162,7 +176,9 @@ def test_a_file_the_server_refuses_shows_its_message(
     toast = lab_page.locator(TOAST).filter(has_text="Could not run broken.ipynb")
     expect(toast).to_be_visible(timeout=10_000)
     expect(toast).to_contain_text(reply["message"][:60])
-    lab_page.locator(".jp-toast-button").filter(has_text="Details").click()
+    lab_page.locator(".Toastify__toast").filter(has=toast).get_by_role(
+        "button", name="Details"
+    ).click()
     dialog = lab_page.locator(".jp-Dialog")
     expect(dialog).to_contain_text(reply["message"])
     dialog.get_by_role("button").last.click()
@@ -208,13 +224,10 @@ def test_the_new_task_form_runs_a_notebook_and_shows_the_path_refused(
     form.get_by_role("button", name="Run task").click()
 
     # Then the notebook runs to Finished, with the parameter as a number
-    created = panel.locator('.jp-BgTasks-row[aria-label="formed.ipynb"]')
-    expect(created).to_be_visible(timeout=10_000)
-    task_id = created.get_attribute("data-task-id")
-    assert task_id
-    task = wait_state(lab_server, task_id, {"finished", "failed", "cancelled"}, timeout=60)
-    assert task["state"] == "finished", task
-    assert task["params"]["path"] == "formed.ipynb"
+    expect(panel.locator(".jp-BgTasks-newTask")).to_have_count(0)
+    task_id = job_of(lab_server, "formed.ipynb")["id"]
+    finished_row(panel, lab_server, task_id)
+    task = lab_server.api("GET", f"{API}tasks/{task_id}")
     assert task["params"]["parameters"] == {"n": 3}
     assert "n is 3" in lab_server.api("GET", f"{API}tasks/{task_id}/log")["text"]
     assert page_errors == []
