@@ -171,3 +171,21 @@ def test_a_lost_scheduler_is_shown_and_reconnected(own_cluster: Cluster, tmp_pat
         own_cluster.wait_workers(1, timeout=90)
         again = server.call("POST", "tasks", json={"kind": "whoami", "executor": "dask"}).json()
         assert server.wait_end(again["id"], timeout=60)["state"] == "finished"
+
+
+def test_default_executor_dask_needs_a_scheduler(tmp_path: Path) -> None:
+    from traitlets import TraitError
+
+    from bgtasks_ext.server.app import BgTasks
+
+    app = BgTasks(default_executor="dask", store_path=str(tmp_path / "t.sqlite"))
+    with pytest.raises(TraitError, match="dask_scheduler"):
+        app.make_engine()
+
+
+def test_default_executor_dask_sends_every_task_there(cluster: Cluster, tmp_path: Path) -> None:
+    with dask_server_process(tmp_path, cluster.address, default_executor="dask") as server:
+        wait_connected(server)
+        t = server.call("POST", "tasks", json={"kind": "whoami"}).json()
+        done = server.wait_end(t["id"], timeout=60)
+        assert done["executor"] == "dask" and done["state"] == "finished" and done["placement"]
