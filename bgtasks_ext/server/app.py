@@ -79,6 +79,12 @@ class BgTasks(ExtensionApp):
         "Dask cluster of dask_scheduler).",
     ).tag(config=True)
 
+    executor = Unicode(
+        "",
+        help="Another name of default_executor (as the product spec spells it: "
+        "c.BgTasks.executor = 'dask'); when set, it wins.",
+    ).tag(config=True)
+
     dask_scheduler = Unicode(
         "",
         help="The Dask cluster of the 'dask' executor: a scheduler address "
@@ -227,11 +233,11 @@ class BgTasks(ExtensionApp):
             raise TraitError(f"BgTasks.{exc.field}: {exc.reason}") from None
         return value
 
-    @validate("default_executor")
+    @validate("default_executor", "executor")
     def _check_executor(self, proposal: dict[str, Any]) -> str:
         value = proposal["value"]
-        if value not in EXECUTORS:
-            raise TraitError(f"BgTasks.default_executor: {value!r} is not one of {list(EXECUTORS)}")
+        if value not in EXECUTORS and not (value == "" and proposal["trait"].name == "executor"):
+            raise TraitError(f"BgTasks.{proposal['trait'].name}: {value!r} is not one of {list(EXECUTORS)}")
         return str(value)
 
     @validate("thread_workers", "log_cap")
@@ -295,11 +301,11 @@ class BgTasks(ExtensionApp):
         if self.dask_scheduler:
             executors["dask"] = DaskExecutor(self.dask_scheduler, cancel_grace=self.cancel_grace,
                                              local_workers=self.dask_local_workers)
-        elif self.default_executor == "dask":
+        elif (self.executor or self.default_executor) == "dask":
             raise TraitError("BgTasks.default_executor: 'dask' needs BgTasks.dask_scheduler "
                              f"(a scheduler address, or {DASK_LOCAL!r})")
         config = EngineConfig(
-            default_executor=self.default_executor,
+            default_executor=self.executor or self.default_executor,
             default_timeout=self.default_timeout or None,
             log_cap=self.log_cap,
             keep=self.keep_tasks or None,

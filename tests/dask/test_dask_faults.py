@@ -184,7 +184,8 @@ def test_default_executor_dask_needs_a_scheduler(tmp_path: Path) -> None:
 
 
 def test_default_executor_dask_sends_every_task_there(cluster: Cluster, tmp_path: Path) -> None:
-    with dask_server_process(tmp_path, cluster.address, default_executor="dask") as server:
+    # (as SPEC §7 spells it: c.BgTasks.executor)
+    with dask_server_process(tmp_path, cluster.address, executor="dask") as server:
         wait_connected(server)
         t = server.call("POST", "tasks", json={"kind": "whoami"}).json()
         done = server.wait_end(t["id"], timeout=60)
