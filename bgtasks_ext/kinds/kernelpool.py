@@ -145,6 +145,12 @@ async def start_kernel(name: str, cwd: str, *, pooled: bool = False) -> Kernel:
     # its socket paths must be absolute (the kernel runs in another directory) and short
     km = AsyncKernelManager(kernel_name=name, transport="ipc",
                             ip=os.path.join(_socket_dir(), uuid.uuid4().hex[:12]))
+    if _pool is not None:
+        # A process worker with a pool: this interpreter's ipykernel is forked from a
+        # process that imported it once (forkserver.py); other kernels launch as usual.
+        from . import forkserver
+
+        forkserver.use_for(km)
     out = kept.output_fd()
     with kept.starting():  # a sweep meanwhile waits until the new process is kept
         await km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=[_HISTORY],

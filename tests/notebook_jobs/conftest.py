@@ -100,9 +100,9 @@ def wait_log(server: ServerProcess, task_id: str, needle: str, timeout: float = 
         time.sleep(0.05)
 
 
-def kernel_processes(server: ServerProcess) -> set[int]:
+def kernel_processes(server: ServerProcess, fork_servers: bool = False) -> set[int]:
     """Live ipykernel processes started under ``server`` (their environment holds its
-    temp runtime dir)."""
+    temp runtime dir), and its workers' kernel fork servers too with ``fork_servers``."""
     needle = f"JUPYTER_RUNTIME_DIR={server.root / 'jupyter_runtime_dir'}".encode()
     found = set()
     for entry in os.listdir("/proc"):
@@ -110,8 +110,12 @@ def kernel_processes(server: ServerProcess) -> set[int]:
             continue
         try:
             with open(f"/proc/{entry}/cmdline", "rb") as f:
-                if b"ipykernel" not in f.read():
-                    continue
+                cmdline = f.read()
+            with open(f"/proc/{entry}/comm", "rb") as f:
+                comm = f.read().strip()
+            if not (b"ipykernel" in cmdline or comm == b"ipykernel"
+                    or (fork_servers and b"forkserver" in cmdline)):
+                continue
             with open(f"/proc/{entry}/environ", "rb") as f:
                 if needle not in f.read().split(b"\0"):
                     continue

@@ -91,9 +91,9 @@ def test_the_pool_kernels_end_with_the_server(tmp_path_factory: pytest.TempPathF
     finally:
         # When the server stops
         server.stop()
-    # Then none of its kernels is left running
+    # Then none of its kernels (nor their fork server) is left running
     deadline = time.monotonic() + 10
-    while left := kernel_processes(server):
+    while left := kernel_processes(server, fork_servers=True):
         assert time.monotonic() < deadline, f"kernels left running: {left} (pool was {kernels})"
         time.sleep(0.1)
 
