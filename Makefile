@@ -45,7 +45,7 @@ LIBFUSE := /usr/lib/$(shell uname -m)-linux-gnu/libfuse.so.2
 
 EXT := labextension
 EXT_OUT := bgtasks_ext/labextension
-EXT_SOURCES := $(shell find $(EXT)/src $(EXT)/style -type f 2>/dev/null) \
+EXT_SOURCES := $(shell find $(EXT)/src $(EXT)/style $(EXT)/schema -type f 2>/dev/null) \
 	$(EXT)/package.json $(EXT)/tsconfig.json
 EXT_BUILT := $(EXT_OUT)/static/style.js
 

@@ -10,7 +10,11 @@ import { FormComponent } from '@jupyterlab/ui-components';
 import validator from '@rjsf/validator-ajv8';
 import * as React from 'react';
 
-import { KindsNotReady, useCreatableKinds } from './newtask';
+import {
+  KindsNotReady,
+  useButtonsThatDoNotSubmit,
+  useCreatableKinds
+} from './newtask';
 import {
   draftBody,
   draftChanges,
@@ -111,6 +115,7 @@ export function ScheduleForm(props: {
   const [busy, setBusy] = React.useState(false);
   const latest = React.useRef(new Latest());
   const zones = React.useMemo(timezones, []);
+  const formRef = useButtonsThatDoNotSubmit();
 
   const { kinds, loadError } = useCreatableKinds(model, usable => {
     if (!editing && usable.length) {
@@ -189,6 +194,7 @@ export function ScheduleForm(props: {
 
   return (
     <div
+      ref={formRef}
       className="jp-BgTasks-newTask jp-BgTasks-scheduleForm"
       aria-label={editing ? 'Edit schedule' : 'New schedule'}
     >

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Locator, Page, expect
 
-from .helpers import API, open_panel, show_tab
+from .helpers import API, notebook_json, open_panel, show_tab
 from .test_panel_themes import CONTRAST, set_theme
 
 if TYPE_CHECKING:
@@ -179,4 +179,28 @@ def test_a_schedule_from_the_form_runs_shows_its_next_runs_stops_when_disabled_a
     listed = lab_server.api("GET", f"{API}schedules")["schedules"]
     assert schedule_id not in {s["id"] for s in listed}
     assert len(runs(lab_server, schedule_id)) == made
+    assert page_errors == []
+
+
+def test_adding_a_notebook_parameter_in_the_schedule_form_creates_nothing(
+    lab_page: Page, lab_server: LabServer, page_errors: list[str],
+) -> None:
+    # Given the New schedule form on the notebook kind, with a path
+    (lab_server.root_dir / "daily.ipynb").write_text(notebook_json(["print(n)"]))
+    panel = open_panel(lab_page)
+    show_tab(panel, "schedules")
+    panel.get_by_role("button", name="New schedule").click()
+    form = panel.locator(".jp-BgTasks-scheduleForm")
+    form.locator("#jp-BgTasks-schedule-kind").select_option("notebook")
+    form.locator("input#root_path").fill("daily.ipynb")
+    form.locator("#jp-BgTasks-schedule-every").fill("60")
+
+    # When "Add" is clicked under the parameters
+    form.get_by_role("button", name="Add").click()
+
+    # Then a parameter row appears, the form stays open, and no schedule was made
+    expect(form.locator("fieldset#root_parameters input.jp-FormGroup-contentItem")).to_have_count(1)
+    lab_page.wait_for_timeout(500)
+    expect(form).to_be_visible()
+    assert lab_server.api("GET", f"{API}schedules")["schedules"] == []
     assert page_errors == []
