@@ -17,7 +17,8 @@ Faults, with the engine's store the source of truth:
   naming ``c.BgTasks.dask_scheduler`` in the server log, :meth:`DaskExecutor.unavailable`
   says why (the engine refuses new ``dask`` tasks with it; the other executors go on),
   and the connection is tried again with back-off; attempts under way when it was lost
-  fail with reason ``interrupted`` (re-queued while they have retries);
+  fail with reason ``interrupted`` (re-queued while they have retries); jobs handed over
+  meanwhile (retries, pending tasks re-queued by a start) wait, pending, until it is back;
 - a Dask worker dies under a task (the scheduler's ``remove-worker`` event, Dask's
   ``KilledWorker``, or the task starting again elsewhere): the attempt fails with reason
   ``worker_died`` (retried by the engine while it has retries) and Dask's own re-run is
@@ -105,6 +106,8 @@ class DaskExecutor(Executor):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._pool: ThreadPoolExecutor | None = None
+        self._waiting: dict[str, _Run] = {}
+        """Jobs submitted while not connected: sent once connected."""
         self.connects = 0
         """Successful connections so far (a reconnect adds one)."""
 
@@ -138,13 +141,18 @@ class DaskExecutor(Executor):
         with self._lock:
             if self._closed:
                 return
-            client, error = self._client, self._error
+            client = self._client
             run = _Run(job, f"bgtasks-{job.task_id}-{job.attempt}")
-            if client is not None:
-                self._jobs[job.task_id] = run
-        if client is None:
-            self._fail_unclaimed(run, TaskError("DaskUnavailable", error or "not connected", reason="unavailable"))
-            return
+            if client is None:
+                # Not connected (yet: a start re-queues pending tasks before the first
+                # connection; or again): it stays pending until the cluster is back.
+                self._waiting[job.task_id] = run
+                return
+            self._jobs[job.task_id] = run
+        self._send(client, run)
+
+    def _send(self, client: Any, run: _Run) -> None:
+        job = run.job
         if job.payload is not None and len(job.payload) > SUBMIT_HERE_BYTES:
             # Not on the caller's thread (the engine's writer): pickling or scattering a
             # big payload would hold up every commit meanwhile.
@@ -186,6 +194,10 @@ class DaskExecutor(Executor):
 
     def cancel(self, task_id: str, grace: float) -> None:
         with self._lock:
+            waiting = self._waiting.pop(task_id, None)
+            if waiting is not None:
+                waiting.settled = True  # never sent: dropped without a done call
+                return
             run = self._jobs.get(task_id)
             if run is None or run.cancelling:
                 return
@@ -206,6 +218,7 @@ class DaskExecutor(Executor):
             if self._closed:
                 return
             self._closed = True
+            self._waiting.clear()  # never sent: they stay pending in the store
             runs = list(self._jobs.values())
         for run in runs:
             self.cancel(run.job.task_id, grace / 2)
@@ -280,6 +293,12 @@ class DaskExecutor(Executor):
                 self._client = client
                 self._error = None
                 self.connects += 1
+                waiting = list(self._waiting.values())
+                self._waiting.clear()
+                for run in waiting:
+                    self._jobs[run.job.task_id] = run
+            for run in waiting:
+                self._send(client, run)
             log.info("bgtasks: the dask executor is connected to %s%s", self.address,
                      f" (dashboard {self.dashboard})" if self.dashboard else "")
             while not self._stop.wait(1.0):
@@ -429,9 +448,6 @@ class DaskExecutor(Executor):
             cb.done(task_id, outcome)
         except Exception:  # noqa: BLE001 - a failing callback must not stop the client's loop
             log.exception("bgtasks: reporting the end of %s failed", run.job.task_id)
-
-    def _fail_unclaimed(self, run: _Run, error: TaskError) -> None:
-        self._report(run, Outcome(OutcomeStatus.FAILED, error=error))
 
     def _cancel_future(self, run: _Run) -> None:
         client, fut = self._client, run.future

@@ -190,3 +190,29 @@ def test_default_executor_dask_sends_every_task_there(cluster: Cluster, tmp_path
         t = server.call("POST", "tasks", json={"kind": "whoami"}).json()
         done = server.wait_end(t["id"], timeout=60)
         assert done["executor"] == "dask" and done["state"] == "finished" and done["placement"]
+
+
+def test_a_pending_dask_task_runs_after_a_server_restart(cluster: Cluster, tmp_path: Path) -> None:
+    # Given a server whose Dask threads are all busy, with one more task queued
+    server = dask_server_process(tmp_path, cluster.address, lease_time=2.0)
+    server.start()
+    try:
+        wait_connected(server)
+        busy = [server.call("POST", "tasks", json={"kind": "stubborn", "executor": "dask", "params": {
+            "pidfile": str(tmp_path / f"p{i}")}}).json() for i in range(cluster.nthreads)]
+        for t in busy:
+            wait_state(server, t["id"], ("running",))
+        queued = server.call("POST", "tasks", json={"kind": "whoami", "executor": "dask"}).json()
+        time.sleep(0.5)
+        assert server.call("GET", f"tasks/{queued['id']}").json()["state"] == "pending"
+        # When the server dies and starts again on the same store
+        server.kill9()
+        server.start()
+        # Then the running ones end interrupted, and the queued one runs (its executor
+        # holds it until its connection is up, instead of failing it)
+        for t in busy:
+            assert server.wait_end(t["id"], timeout=60)["error"]["reason"] == "interrupted"
+        done = server.wait_end(queued["id"], timeout=60)
+        assert done["state"] == "finished", done
+    finally:
+        server.stop()
