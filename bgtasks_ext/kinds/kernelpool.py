@@ -40,6 +40,9 @@ T = TypeVar("T")
 
 STARTUP_TIMEOUT = 60.0
 """Seconds a kernel may take to start and answer (a slow first import on a busy host)."""
+CHDIR_TIMEOUT = 10.0
+"""Seconds a pooled kernel gets to move into its job's folder (it is idle: a reply takes
+milliseconds) before the job gives up on it and starts its own."""
 _HISTORY = "--HistoryManager.hist_file=:memory:"
 """As nbclient does: a job's kernel writes no IPython history (and never locks its file)."""
 
@@ -268,9 +271,15 @@ async def acquire(name: str, cwd: str) -> Kernel:
             if kernel.pid is not None:
                 kept.forget(kernel.pid)  # the job's own from now on
             try:
-                await kernel.chdir(cwd)
-            except BaseException:
+                # A kept kernel may have died while it waited (killed by hand, out of
+                # memory): then the job starts its own rather than waiting on a dead one.
+                if await kernel.km.is_alive():
+                    await asyncio.wait_for(kernel.chdir(cwd), CHDIR_TIMEOUT)
+                    return kernel
+            except asyncio.CancelledError:
                 await kernel.kill()
                 raise
-            return kernel
+            except Exception:  # noqa: BLE001, S110 - not answering: discarded below
+                pass
+            await kernel.kill()
     return await start_kernel(name, cwd)

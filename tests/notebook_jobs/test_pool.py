@@ -5,6 +5,8 @@ keeps none."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 from collections.abc import Iterator
 
@@ -79,6 +81,17 @@ def test_no_state_carries_from_one_job_to_the_next(pooled: ServerProcess) -> Non
     _, text, _ = run(pooled, {"path": "reads.ipynb"})
     # Then they are not there: it ran on another kernel
     assert "CLEAN" in text, text
+
+
+def test_a_job_does_not_wait_on_a_dead_pool_kernel(pooled: ServerProcess) -> None:
+    # Given a worker whose ready kernel was killed while it waited in the pool
+    run(pooled, {"path": "age.ipynb"})
+    for pid in wait_pool(pooled, 1):
+        os.kill(pid, signal.SIGKILL)
+    # When the next job runs
+    task, text, took = run(pooled, {"path": "age.ipynb"})
+    # Then it started a kernel of its own, and soon
+    assert age_of(text) < took < 20, (text, took)
 
 
 def test_the_pool_kernels_end_with_the_server(tmp_path_factory: pytest.TempPathFactory) -> None:
