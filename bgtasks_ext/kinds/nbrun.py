@@ -107,7 +107,8 @@ class Run:
                     continue
                 line = nbfiles.first_line(cell.source)
                 self.events.put((done, line))
-                self.log(f"[cell {index + 1}] {line}\n")
+                if line:  # an empty cell runs nothing (nbclient skips it)
+                    self.log(f"[cell {index + 1}] {line}\n")
                 try:
                     await client.async_execute_cell(cell, index, execution_count=done + 1)
                 except CellExecutionError as exc:
@@ -208,7 +209,10 @@ def run_notebook(ctx: TaskContext, root_dir: str | None, path: str, parameters: 
     try:
         run.wait(fut)
     except BaseException:  # cancelled, timed out, or the kernel did not start: a copy still
-        _write(run, root, path, started)
+        try:
+            _write(run, root, path, started)
+        except Exception as exc:  # noqa: BLE001 - the job's own end matters more
+            ctx.log(f"[bgtasks] the executed copy could not be written: {exc}\n")
         raise
     copy = _write(run, root, path, started)
     if run.failure is not None:

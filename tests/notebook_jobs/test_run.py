@@ -112,6 +112,20 @@ def test_a_raising_cell_fails_the_task_and_writes_the_copy(nb_server: ServerProc
     assert "ZeroDivisionError" in log_text(nb_server, task["id"])
 
 
+def test_a_kernel_that_dies_fails_the_task_naming_the_cell(nb_server: ServerProcess,
+                                                            notebook: NotebookMaker) -> None:
+    # Given a notebook whose second cell ends its kernel's process
+    path = notebook("dies.ipynb", "print('alive')", "import os\nos._exit(3)", "print('after')")
+    # When it runs
+    task = nb_server.wait_end(post(nb_server, {"path": path})["id"], timeout=60)
+    # Then the task failed naming that cell, and the copy holds what ran before
+    assert task["state"] == "failed", task
+    assert task["error"]["type"] == "DeadKernelError"
+    assert task["error"]["message"].startswith("cell 2 (import os): DeadKernelError")
+    copy = read_copy(nb_server, task["error"]["data"]["executed_copy"])
+    assert copy.cells[0].outputs[0]["text"] == "alive\n"
+
+
 def test_cancel_mid_sleep_ends_the_job_and_its_kernel(nb_server: ServerProcess,
                                                      notebook: NotebookMaker) -> None:
     # Given a job sleeping in its second cell
