@@ -20,7 +20,7 @@ from tests.server_process import ServerProcess, free_port
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A cluster this test may break."""
-    c = Cluster(tmp_path / "cluster", nthreads=2)
+    c = Cluster(tmp_path / "cluster", nthreads=3)
     c.root.mkdir()
     try:
         c.start_scheduler()
@@ -40,15 +40,30 @@ def test_a_worker_killed_mid_task_fails_it_as_worker_died_or_retries_it(
                                                   "params": {"n": 40, "pause": 0.25}}).json()
         again = server.call("POST", "tasks", json={"kind": "steps", "executor": "dask", "retries": 1,
                                                    "params": {"n": 8, "pause": 0.25}}).json()
-        for t in (once, again):
+        pidfile = tmp_path / "pids"
+        stubborn = server.call("POST", "tasks", json={"kind": "stubborn", "executor": "dask",
+                                                      "params": {"pidfile": str(pidfile)}}).json()
+        for t in (once, again, stubborn):
             wait_state(server, t["id"], ("running",))
+        deadline = time.monotonic() + 30
+        while not pidfile.exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        task_pid = int(pidfile.read_text().split()[0])
         # When the Dask worker process dies (its nanny starts a new one)
         [worker] = own_cluster.worker_pids()
+        assert worker in ancestors(task_pid)
         os.kill(worker, signal.SIGKILL)
         # Then the task without retries fails with reason worker_died
         failed = server.wait_end(once["id"], timeout=60)
         assert failed["state"] == "failed", failed
         assert failed["error"]["reason"] == "worker_died", failed["error"]
+        assert server.wait_end(stubborn["id"], timeout=60)["error"]["reason"] == "worker_died"
+        # and the process that ran it died with the worker
+        deadline = time.monotonic() + 10
+        while alive(task_pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(task_pid)
         # and the other runs again, on the new worker, to the end
         retried = server.wait_end(again["id"], timeout=90)
         assert retried["state"] == "finished", retried
