@@ -3,6 +3,7 @@ executor points at a real cluster: the cell's outputs come back into the kernel.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -48,3 +49,21 @@ def test_a_big_input_travels_to_the_dask_worker(dask_kernel: Kernel) -> None:
     dask_kernel.execute_ok("%%bgtask --executor dask\nsize = len(blob)\nlast = blob[-1]")
     assert wait_eval(dask_kernel, "[globals().get('size'), globals().get('last')]", [5_120_000, 255]) \
         == [5_120_000, 255]
+
+
+def test_a_schedule_made_with_executor_dask_runs_there(dask_kernel: Kernel, dask_server: ServerProcess) -> None:
+    dask_kernel.execute_ok("%%bgtask --every 0.5 --executor dask ticking\nimport os\nprint('tick', os.getpid())")
+    dask_kernel.execute_ok("sched = _")
+    schedule_id = dask_kernel.eval("sched.id")
+    deadline = time.monotonic() + 60
+    runs: list = []
+    while time.monotonic() < deadline:
+        runs = [t for t in dask_server.call("GET", "tasks", params={"schedule_id": schedule_id}).json()["tasks"]
+                if t["state"] == "finished"]
+        if len(runs) >= 2:
+            break
+        time.sleep(0.2)
+    dask_kernel.execute_ok("sched.disable()")
+    assert len(runs) >= 2, runs
+    assert all(t["executor"] == "dask" and t["placement"] for t in runs)
+    assert "tick" in dask_server.call("GET", f"tasks/{runs[0]['id']}/log").json()["text"]
