@@ -106,6 +106,8 @@ class DaskExecutor(Executor):
         self._thread: threading.Thread | None = None
         self._closed = False
         self._pool: ThreadPoolExecutor | None = None
+        self._ready: list[_Run] = []
+        """Finished Dask tasks whose replies the next fetch gets (client loop only)."""
         self._waiting: dict[str, _Run] = {}
         """Jobs submitted while not connected: sent once connected."""
         self.connects = 0
@@ -332,7 +334,37 @@ class DaskExecutor(Executor):
 
     # -- on the Dask client's event loop ----------------------------------------------
     async def _track(self, run: _Run) -> None:
-        """Wait for the attempt's Dask task and report its outcome."""
+        """Wait for the attempt's Dask task; a finished one joins the next batch of
+        replies to fetch (one request per worker for all the tasks that ended meanwhile,
+        as ``client.gather`` of many futures does, instead of one each)."""
+        fut = run.future
+        await fut._state.wait()
+        if fut.status == "finished":
+            self._ready.append(run)
+            if len(self._ready) == 1:
+                await self._fetch_ready(fut.client)  # (those ending meanwhile join its loop)
+            return
+        await self._result(run)
+
+    async def _fetch_ready(self, client: Any) -> None:
+        while self._ready:
+            batch, self._ready = self._ready, []
+            try:
+                replies = await client._gather([run.future for run in batch])
+            except BaseException:  # noqa: BLE001 - one lost result: fetch them one by one
+                for run in batch:
+                    await self._result(run)
+                continue
+            for run, reply in zip(batch, replies):
+                self._finished(run, reply)
+
+    def _finished(self, run: _Run, reply: dict[str, Any]) -> None:
+        if run.worker is None:
+            run.worker = reply.get("worker")
+        self._end(run, outcome_of(reply), reply.get("progress"), reply.get("log"))
+
+    async def _result(self, run: _Run) -> None:
+        """Fetch and report one attempt's reply (or why there is none)."""
         fut = run.future
         try:
             reply = await fut._result()
@@ -346,9 +378,7 @@ class DaskExecutor(Executor):
                 self._end(run, Outcome(OutcomeStatus.FAILED, error=TaskError(
                     type(exc).__name__, f"the Dask task failed: {exc}", reason="dask")))
             return
-        if run.worker is None:
-            run.worker = reply.get("worker")
-        self._end(run, outcome_of(reply), reply.get("progress"), reply.get("log"))
+        self._finished(run, reply)
 
     def _on_cancelled(self, run: _Run, exc: BaseException) -> None:
         if run.cancelling:
