@@ -110,8 +110,6 @@ def _kernel(req: dict[str, Any]) -> None:
         os.environ.clear()
         os.environ.update(req["env"])
         os.environ["JPY_PARENT_PID"] = str(os.getppid())
-        if sys.path and sys.path[0] == "":
-            del sys.path[0]  # as ipykernel_launcher does; IPython puts '' back
         sys.argv = ["ipykernel_launcher", *req["argv"]]
         from ipykernel.kernelapp import IPKernelApp
 
@@ -174,16 +172,19 @@ class ForkServer:
         """The server, with the environment of the kernels it will fork (that of the first)."""
         out = kept.output_fd()
         with kept.starting():
+            # Not the worker's directory on sys.path (a user's thread.py there would be
+            # imported in place of a module some library asks for): '' dropped, run in /.
             proc = subprocess.Popen(
-                [sys.executable, "-c", "from bgtasks_ext.kinds.forkserver import serve; serve()"],
+                [sys.executable, "-c", "import sys; del sys.path[0]; "
+                 "from bgtasks_ext.kinds.forkserver import serve; serve()"],
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=out, text=True,
-                env=env, start_new_session=True)
+                env=env, cwd="/", start_new_session=True)
             kept.keep(proc.pid)
         assert proc.stdout is not None
         ready = proc.stdout.readline()
         if "ready" not in ready:
             proc.kill()
-            raise RuntimeError("the kernel fork server did not start")
+            raise RuntimeError(f"the kernel fork server did not start (it said {ready[:200]!r})")
         return proc
 
     def close(self) -> None:

@@ -146,8 +146,9 @@ async def start_kernel(name: str, cwd: str, *, pooled: bool = False) -> Kernel:
 
     # ipc: no TCP ports to pick, and no "running over TCP without encryption" warning;
     # its socket paths must be absolute (the kernel runs in another directory) and short
-    km = AsyncKernelManager(kernel_name=name, transport="ipc",
-                            ip=os.path.join(_socket_dir(), uuid.uuid4().hex[:12]))
+    base = os.path.join(_socket_dir(), uuid.uuid4().hex[:12])
+    km = AsyncKernelManager(kernel_name=name, transport="ipc", ip=base,
+                            connection_file=base + ".json")
     if _pool is not None:
         # A process worker with a pool: this interpreter's ipykernel is forked from a
         # process that imported it once (forkserver.py); other kernels launch as usual.
@@ -179,14 +180,34 @@ _sockets: str | None = None
 
 
 def _socket_dir() -> str:
-    """A private directory for this process's kernel sockets (a unix socket path must
-    stay under ~100 bytes: no deep temp paths), removed at exit."""
+    """This process's directory for its kernels' connection files and sockets (a unix
+    socket path must stay under ~100 bytes: no deep temp paths): ``<tmp>/bgtasks-kernels-
+    <uid>/<pid>``. A worker may end without running ``atexit`` (killed, ``os._exit``), so
+    each new one also removes the directories of processes that are gone."""
     global _sockets
     with _loop_lock:
         if _sockets is None:
-            _sockets = tempfile.mkdtemp(prefix="bgtasks-k")
+            _sockets = _own_dir()
             atexit.register(shutil.rmtree, _sockets, True)
         return _sockets
+
+
+def _own_dir() -> str:
+    base = os.path.join(tempfile.gettempdir(), f"bgtasks-kernels-{os.getuid()}")
+    try:
+        os.makedirs(base, mode=0o700, exist_ok=True)
+        info = os.lstat(base)
+        if info.st_uid != os.getuid() or info.st_mode & 0o077 or not os.path.isdir(base):
+            raise PermissionError(base)  # not ours alone: use a fresh private one
+    except OSError:
+        return tempfile.mkdtemp(prefix="bgtasks-kernels-")
+    for entry in os.listdir(base):
+        if entry.isdigit() and not os.path.exists(f"/proc/{entry}"):
+            shutil.rmtree(os.path.join(base, entry), ignore_errors=True)
+    own = os.path.join(base, str(os.getpid()))
+    shutil.rmtree(own, ignore_errors=True)  # a dead process's, whose pid this one got
+    os.makedirs(own, mode=0o700)
+    return own
 
 
 class _NoClient:

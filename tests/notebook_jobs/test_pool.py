@@ -55,6 +55,11 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     write_notebook(server.root, "sets.ipynb", "leak = 42\nimport json\nprint('set')")
     write_notebook(server.root, "reads.ipynb", "print('LEAK' if 'leak' in globals() or 'json' in dir() else 'CLEAN')")
     (server.root / "subdir").mkdir()
+    # A module beside the notebooks, and one named as a module libraries try to import
+    # (Python 2's "thread"): the kernels' fork server must not import it
+    (server.root / "helper_mod.py").write_text("VALUE = 'from the helper'\n")
+    (server.root / "thread.py").write_text("raise SystemExit('thread.py imported by mistake')\n")
+    write_notebook(server.root, "imports.ipynb", "import helper_mod\nprint(helper_mod.VALUE)")
     try:
         yield server
     finally:
@@ -71,6 +76,16 @@ def test_a_job_runs_on_a_kernel_started_before_it(pooled: ServerProcess) -> None
     assert age_of(text) > took, (text, took)
     assert f"CWD {pooled.root / 'subdir'}" in text
     assert "URL None None" in text
+
+
+def test_a_pool_kernel_imports_from_the_notebooks_folder(pooled: ServerProcess) -> None:
+    # Given a worker with a ready kernel
+    run(pooled, {"path": "age.ipynb"})
+    wait_pool(pooled, 1)
+    # When a job imports a module that sits beside its notebook
+    _, text, _ = run(pooled, {"path": "imports.ipynb"})
+    # Then it is found (the kernel looks in its working directory)
+    assert "from the helper" in text, text
 
 
 def test_no_state_carries_from_one_job_to_the_next(pooled: ServerProcess) -> None:
