@@ -78,16 +78,21 @@ class DaskExecutor(Executor):
     """Runs jobs on the Dask cluster at ``scheduler`` (``tcp://host:8786``, or
     ``"local"`` for a ``LocalCluster`` of ``local_workers`` processes started here).
     ``cancel_grace``: seconds a cancelled task gets at each step (cooperative, SIGTERM)
-    before the next. Each attempt's Dask worker address is its task's ``placement``."""
+    before the next. Each attempt's Dask worker address is its task's ``placement``.
+    ``max_tasks_per_worker`` and ``task_memory_limit`` are the process executor's, applied
+    to the pool of bgtasks workers in each Dask worker (the first job there sets them)."""
 
     name = "dask"
 
     def __init__(self, scheduler: str, *, cancel_grace: float = 5.0, local_workers: int = 2,
-                 connect_timeout: float = 10.0, max_backoff: float = MAX_BACKOFF) -> None:
+                 connect_timeout: float = 10.0, max_backoff: float = MAX_BACKOFF,
+                 max_tasks_per_worker: int = 0, task_memory_limit: int | None = None) -> None:
         if not scheduler:
             raise ValueError(f"{SETTING} is empty: the dask executor needs a scheduler address or 'local'")
         self.scheduler = scheduler
         self.cancel_grace = cancel_grace
+        self.max_tasks_per_worker = max_tasks_per_worker
+        self.task_memory_limit = task_memory_limit or None
         self.local_workers = local_workers
         self.connect_timeout = connect_timeout
         self.max_backoff = max_backoff
@@ -168,6 +173,7 @@ class DaskExecutor(Executor):
             "task_id": job.task_id, "kind": job.kind, "ref": job.ref, "params": dict(job.params),
             "cwd": job.cwd, "attempt": job.attempt, "max_result_bytes": job.max_result_bytes,
             "settings": dict(job.settings), "warm": job.warm,
+            "max_tasks_per_worker": self.max_tasks_per_worker, "task_memory_limit": self.task_memory_limit,
         }
         try:
             if run.settled:

@@ -113,13 +113,16 @@ _pool: ProcessExecutor | None = None
 _relay = _Relay()
 
 
-def local_pool(workers: int) -> ProcessExecutor:
+def local_pool(workers: int, max_tasks_per_worker: int = 0,
+               task_memory_limit: int | None = None) -> ProcessExecutor:
     """This Dask worker process's pool of bgtasks workers, started on first use and kept
-    (its processes die with the Dask worker: socket EOF, and ``PR_SET_PDEATHSIG``)."""
+    (its processes die with the Dask worker: socket EOF, and ``PR_SET_PDEATHSIG``). The
+    limits are the first job's (its server's settings)."""
     global _pool
     with _lock:
         if _pool is None:
-            pool = ProcessExecutor(workers=max(1, workers))
+            pool = ProcessExecutor(workers=max(1, workers), max_tasks_per_worker=max_tasks_per_worker,
+                                   task_memory_limit=task_memory_limit)
             pool.start(_relay)
             _pool = pool
         return _pool
@@ -182,7 +185,8 @@ def run_job(topic: str, spec: dict[str, Any], payload: bytes | None, grace: floa
         attempt=attempt, max_result_bytes=spec.get("max_result_bytes"),
         settings=spec.get("settings") or {}, warm=spec.get("warm"),
     )
-    pool = local_pool(worker.state.nthreads)
+    pool = local_pool(worker.state.nthreads, spec.get("max_tasks_per_worker") or 0,
+                      spec.get("task_memory_limit"))
     slot = _relay.slots[task_id] = _Slot()
     cancelled = announced = False
     try:

@@ -300,7 +300,9 @@ class BgTasks(ExtensionApp):
         }
         if self.dask_scheduler:
             executors["dask"] = DaskExecutor(self.dask_scheduler, cancel_grace=self.cancel_grace,
-                                             local_workers=self.dask_local_workers)
+                                             local_workers=self.dask_local_workers,
+                                             max_tasks_per_worker=self.max_tasks_per_worker,
+                                             task_memory_limit=self.task_memory_limit or None)
         elif (self.executor or self.default_executor) == "dask":
             raise TraitError("BgTasks.default_executor: 'dask' needs BgTasks.dask_scheduler "
                              f"(a scheduler address, or {DASK_LOCAL!r})")

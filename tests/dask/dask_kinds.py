@@ -50,3 +50,9 @@ def boom(message: str = "no luck") -> None:
 
 def noop() -> None:
     """Nothing: the benchmark's task."""
+
+
+def hog(megabytes: int) -> int:
+    """Take ``megabytes`` of memory at once."""
+    block = bytearray(megabytes * 2**20)
+    return len(block)

@@ -231,3 +231,15 @@ def test_a_pending_dask_task_runs_after_a_server_restart(cluster: Cluster, tmp_p
         assert done["state"] == "finished", done
     finally:
         server.stop()
+
+
+def test_task_memory_limit_applies_on_dask_workers(own_cluster: Cluster, tmp_path: Path) -> None:
+    with dask_server_process(tmp_path, own_cluster.address, task_memory_limit=200 * 2**20) as server:
+        wait_connected(server)
+        big = server.call("POST", "tasks", json={"kind": "hog", "executor": "dask",
+                                                 "params": {"megabytes": 1000}}).json()
+        failed = server.wait_end(big["id"], timeout=60)
+        assert failed["state"] == "failed" and failed["error"]["reason"] == "memory", failed
+        small = server.call("POST", "tasks", json={"kind": "hog", "executor": "dask",
+                                                   "params": {"megabytes": 10}}).json()
+        assert server.wait_end(small["id"], timeout=60)["state"] == "finished"
