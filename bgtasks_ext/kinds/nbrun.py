@@ -175,7 +175,15 @@ class Run:
                 if ctx.cancelled():
                     raise TaskCancelled("cancelled")
         except TaskCancelled:
-            kernelpool.submit(self.stop()).result(timeout=STOP_WAIT + 10)
+            stopping = kernelpool.submit(self.stop())
+            while True:
+                try:
+                    stopping.result(timeout=STOP_WAIT + 10)
+                    break
+                except TaskCancelled:
+                    continue  # a SIGTERM meanwhile (the cancel escalating): stop anyway
+                except Exception:  # noqa: BLE001 - timed out: the worker's end kills the rest
+                    break
             raise
 
     def _drain(self, total: int) -> None:

@@ -126,6 +126,39 @@ def test_the_pool_kernels_end_with_the_server(tmp_path_factory: pytest.TempPathF
         time.sleep(0.1)
 
 
+STUBBORN = """import os, signal, time
+signal.signal(signal.SIGINT, signal.SIG_IGN)
+print("PID", os.getpid(), flush=True)
+time.sleep(120)"""
+
+
+@pytest.mark.parametrize("grace", [1.0, 6.0])
+def test_a_cell_that_ignores_the_interrupt_is_still_ended(
+        tmp_path_factory: pytest.TempPathFactory, grace: float) -> None:
+    # Given a job whose cell ignores Ctrl-C, on a server whose cancel escalates to SIGTERM
+    # and SIGKILL of the worker after `grace` (1 s: before the job's own stop is done)
+    server = start_server(tmp_path_factory.mktemp("stubborn"), cancel_grace=grace)
+    try:
+        write_notebook(server.root, "stubborn.ipynb", STUBBORN)
+        task = post(server, {"path": "stubborn.ipynb"})
+        deadline = time.monotonic() + 60
+        while "PID" not in (text := log_text(server, task["id"])):
+            assert time.monotonic() < deadline, text
+            time.sleep(0.05)
+        pid = int(text.split("PID ", 1)[1].split()[0])
+        # When it is cancelled
+        server.call("POST", f"tasks/{task['id']}/cancel")
+        ended = server.wait_end(task["id"], timeout=30)
+        # Then it ends cancelled and its kernel is gone
+        assert ended["state"] == "cancelled", ended
+        deadline = time.monotonic() + 5
+        while os.path.exists(f"/proc/{pid}") and "Z" not in open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1][:3]:
+            assert time.monotonic() < deadline, f"kernel {pid} still running"
+            time.sleep(0.05)
+    finally:
+        server.stop()
+
+
 def test_no_pool_when_notebook_kernels_is_0(tmp_path_factory: pytest.TempPathFactory) -> None:
     # Given a server that keeps no ready kernel
     server = start_server(tmp_path_factory.mktemp("nopool"), notebook_kernels=0)
