@@ -47,6 +47,7 @@ _HISTORY = "--HistoryManager.hist_file=:memory:"
 """As nbclient does: a job's kernel writes no IPython history (and never locks its file)."""
 
 _loop: asyncio.AbstractEventLoop | None = None
+_background: set[asyncio.Future[None]] = set()
 _loop_lock = threading.Lock()
 
 
@@ -119,7 +120,9 @@ class Kernel:
                 await asyncio.sleep(0.002)
         except Exception:  # noqa: BLE001, S110 - already gone
             pass
-        asyncio.ensure_future(self._cleanup())
+        cleanup = asyncio.ensure_future(self._cleanup())
+        _background.add(cleanup)  # held: the loop keeps only a weak reference to a task
+        cleanup.add_done_callback(_background.discard)
 
     async def _cleanup(self) -> None:
         try:
@@ -239,14 +242,6 @@ class Pool:
             taken = queue.popleft() if queue else None
         self.fill(name)
         return taken
-
-    def close(self) -> None:
-        """Kill every kernel kept (the process is ending)."""
-        with self._lock:
-            futures = [f for q in self._queues.values() for f in q]
-            self._queues.clear()
-        for fut in futures:
-            fut.add_done_callback(_discard)
 
 
 def _discard(fut: concurrent.futures.Future[Kernel]) -> None:
