@@ -39,7 +39,7 @@ def check(params: dict[str, Any], site: KindSite) -> Checked:
     root = nbfiles.root_of(site.root_dir)
     path: str = params["path"]
     source = nbfiles.notebook_file(root, path)
-    nb = nbfiles.read_notebook(source, path)
+    metadata = nbfiles.peek_notebook(source, path)
     cwd = params.get("cwd")
     if cwd is not None:
         nbfiles.directory(root, cwd)
@@ -47,7 +47,8 @@ def check(params: dict[str, Any], site: KindSite) -> Checked:
     name = params.get("kernel_name")
     known = site.kernel_names() if site.kernel_names is not None else None
     if known is not None:
-        wanted = name or nb.metadata.get("kernelspec", {}).get("name") or DEFAULT_KERNEL
+        spec = metadata.get("kernelspec")
+        wanted = name or (spec.get("name") if isinstance(spec, dict) else None) or DEFAULT_KERNEL
         if wanted not in known:
             where = "" if name else " (the notebook's metadata.kernelspec.name)"
             raise InvalidInput("params.kernel_name", f"this server has no kernel {wanted!r}{where}; "

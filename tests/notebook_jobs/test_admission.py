@@ -21,6 +21,7 @@ def layout(nb_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -
     (root / "folder.ipynb").mkdir(exist_ok=True)
     (root / "plain.txt").write_text("not a notebook")
     (root / "broken.ipynb").write_text("{ this is not json")
+    (root / "notnb.ipynb").write_text('{"cells": "none"}')
     (root / "subdir").mkdir(exist_ok=True)
     outside = tmp_path_factory.mktemp("outside")
     write_notebook(outside, "secret.ipynb", "print('secret')")
@@ -41,6 +42,7 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("path a directory", {"path": "folder.ipynb"}, "params.path", "directory"),
     ("path not .ipynb", {"path": "plain.txt"}, "params.path", ".ipynb"),
     ("path unreadable", {"path": "broken.ipynb"}, "params.path", "not a readable notebook"),
+    ("path JSON but no notebook", {"path": "notnb.ipynb"}, "params.path", "not a readable notebook"),
     ("path not a string", {"path": 3}, "params.path", "string"),
     ("cwd missing", {"path": "ok.ipynb", "cwd": "nowhere"}, "params.cwd", "no such directory"),
     ("cwd a file", {"path": "ok.ipynb", "cwd": "plain.txt"}, "params.cwd", "a file"),
