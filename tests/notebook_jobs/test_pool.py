@@ -109,13 +109,19 @@ def test_a_job_does_not_wait_on_a_dead_pool_kernel(pooled: ServerProcess) -> Non
     assert age_of(text) < took < 20, (text, took)
 
 
-def test_the_pool_kernels_end_with_the_server(tmp_path_factory: pytest.TempPathFactory) -> None:
-    # Given a server whose worker keeps a ready kernel
-    server = start_server(tmp_path_factory.mktemp("stoproot"))
+def test_the_kernels_end_with_the_server(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Given a server whose worker keeps a ready kernel, and another running a job
+    server = start_server(tmp_path_factory.mktemp("stoproot"), workers=2)
     try:
         write_notebook(server.root, "one.ipynb", "print(1)")
+        write_notebook(server.root, "long.ipynb", "print('go', flush=True)", "import time\ntime.sleep(120)")
         run(server, {"path": "one.ipynb"})
         kernels = wait_pool(server, 1)
+        running = post(server, {"path": "long.ipynb"})
+        deadline = time.monotonic() + 60
+        while "go" not in log_text(server, running["id"]):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
     finally:
         # When the server stops
         server.stop()
