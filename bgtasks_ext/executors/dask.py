@@ -512,3 +512,35 @@ def _worker_died(run: _Run, how: str) -> Outcome:
     if run.cancelling:
         return Outcome(OutcomeStatus.CANCELLED)
     return Outcome(OutcomeStatus.FAILED, error=TaskError("WorkerDied", how, reason=WORKER_DIED))
+
+
+class DaskOff(Executor):
+    """The ``dask`` executor of a server without ``dask_scheduler``: it takes no task, and
+    says how to turn it on (the engine refuses ``executor: "dask"`` with this message,
+    instead of only listing the executors there are)."""
+
+    name = "dask"
+    OFF = (f"the dask executor is off: set {SETTING} to a scheduler address "
+           "('tcp://host:8786') or 'local'")
+
+    def __init__(self) -> None:
+        self._callbacks: ExecutorCallbacks | None = None
+
+    def unavailable(self) -> str | None:
+        return self.OFF
+
+    def start(self, callbacks: ExecutorCallbacks) -> None:
+        self._callbacks = callbacks
+
+    def submit(self, job: Job) -> None:
+        # A pending dask task from a start when it was on (a recovered one, a retry).
+        cb = self._callbacks
+        if cb is not None and cb.claim(job.task_id):
+            cb.done(job.task_id, Outcome(OutcomeStatus.FAILED, error=TaskError(
+                "DaskUnavailable", self.OFF, reason="unavailable")))
+
+    def cancel(self, task_id: str, grace: float) -> None:
+        pass
+
+    def shutdown(self, grace: float) -> None:
+        pass

@@ -24,7 +24,7 @@ from ..core.errors import InvalidInput
 from ..core.ports import Executor, Store
 from ..core.registry import KindSite
 from ..executors.dask import LOCAL as DASK_LOCAL
-from ..executors.dask import DaskExecutor
+from ..executors.dask import DaskExecutor, DaskOff
 from ..executors.kernel import KernelExecutor
 from ..executors.process import ProcessExecutor
 from ..executors.thread import ThreadExecutor
@@ -306,6 +306,8 @@ class BgTasks(ExtensionApp):
         elif (self.executor or self.default_executor) == "dask":
             raise TraitError("BgTasks.default_executor: 'dask' needs BgTasks.dask_scheduler "
                              f"(a scheduler address, or {DASK_LOCAL!r})")
+        else:
+            executors["dask"] = DaskOff()  # refuses dask tasks, saying how to turn it on
         config = EngineConfig(
             default_executor=self.executor or self.default_executor,
             default_timeout=self.default_timeout or None,

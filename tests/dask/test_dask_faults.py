@@ -243,3 +243,12 @@ def test_task_memory_limit_applies_on_dask_workers(own_cluster: Cluster, tmp_pat
         small = server.call("POST", "tasks", json={"kind": "hog", "executor": "dask",
                                                    "params": {"megabytes": 10}}).json()
         assert server.wait_end(small["id"], timeout=60)["state"] == "finished"
+
+
+def test_without_dask_scheduler_a_dask_task_is_refused_saying_how_to_turn_it_on(tmp_path: Path) -> None:
+    server = ServerProcess(tmp_path, tmp_path / "store" / "tasks.sqlite")
+    with server:
+        r = server.call("POST", "tasks", json={"kind": "count", "executor": "dask", "params": {"times": 1}})
+        assert r.status_code == 400 and r.json()["field"] == "executor", r.text
+        assert "dask_scheduler" in r.json()["message"]
+        assert server.call("GET", "status").json()["executors"]["dask"]["available"] is False
