@@ -46,6 +46,12 @@ milliseconds) before the job gives up on it and starts its own."""
 _HISTORY = "--HistoryManager.hist_file=:memory:"
 """As nbclient does: a job's kernel writes no IPython history (and never locks its file)."""
 
+IMPORTS = threading.RLock()
+"""Held around every import of the Jupyter stack by this package (the warm thread, a job's
+thread, the kernel loop): three threads importing one module graph in different orders
+can meet in Python's import deadlock avoidance and see a half-imported module."""
+_client_imported = False
+
 _loop: asyncio.AbstractEventLoop | None = None
 _background: set[asyncio.Future[None]] = set()
 _loop_lock = threading.Lock()
@@ -142,9 +148,24 @@ def kernel_env() -> dict[str, str]:
     return env
 
 
+def import_client() -> None:
+    """Import what starting a kernel takes (jupyter_client: ~0.3 s the first time), once."""
+    global _client_imported
+    if _client_imported:
+        return
+    with IMPORTS:
+        import jupyter_client.asynchronous  # noqa: F401 - the kernel client's class
+        import jupyter_client.manager  # noqa: F401
+        import jupyter_client.provisioning.local_provisioner  # noqa: F401
+
+        from . import forkserver  # noqa: F401
+        _client_imported = True
+
+
 async def start_kernel(name: str, cwd: str, *, pooled: bool = False) -> Kernel:
     """Start kernel ``name`` in ``cwd`` and wait until it answers. A pooled one is kept
     (:func:`bgtasks_ext.core.warm.keep`) from the moment its process exists."""
+    import_client()
     from jupyter_client.manager import AsyncKernelManager
 
     # ipc: no TCP ports to pick, and no "running over TCP without encryption" warning;
@@ -249,6 +270,13 @@ def _discard(fut: concurrent.futures.Future[Kernel]) -> None:
     if fut.cancelled() or fut.exception() is not None:
         return
     submit(fut.result().kill())
+
+
+def discard(fut: concurrent.futures.Future[Kernel]) -> None:
+    """A job that asked for the kernel of ``fut`` no longer wants it: stop its start, or
+    kill it once it is there."""
+    fut.cancel()
+    fut.add_done_callback(_discard)
 
 
 _pool: Pool | None = None

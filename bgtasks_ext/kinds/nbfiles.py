@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -90,6 +91,32 @@ def peek_notebook(full: Path, rel: str, field: str = "params.path") -> dict[str,
         return dict(read_notebook(full, rel, field).metadata)
     metadata = data.get("metadata")
     return metadata if isinstance(metadata, dict) else {}
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a job runs, found before the Jupyter stack is imported (so that its kernel
+    starts meanwhile)."""
+
+    root: Path
+    path: str
+    """The notebook, root-relative, as given."""
+    source: Path
+    kernel_name: str
+    folder: str
+    """The kernel's working directory (absolute)."""
+
+
+def locate(root_dir: str | None, path: str, kernel_name: str | None, cwd: str | None,
+           default_kernel: str = "python3") -> Target:
+    """The notebook at ``path``, its kernel (``kernel_name``, else its kernelspec's) and
+    the kernel's folder (``cwd``, else the notebook's)."""
+    root = root_of(root_dir)
+    source = notebook_file(root, path)
+    spec = peek_notebook(source, path).get("kernelspec")
+    name = kernel_name or (spec.get("name") if isinstance(spec, dict) else None) or default_kernel
+    folder = source.parent if cwd is None else directory(root, cwd)
+    return Target(root, path, source, str(name), str(folder))
 
 
 def directory(root: Path, rel: str, field: str = "params.cwd") -> Path:

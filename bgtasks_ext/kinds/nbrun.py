@@ -72,11 +72,12 @@ class _Client(NotebookClient):
 class Run:
     """One job: the notebook (parameters injected) and where it stands."""
 
-    def __init__(self, ctx: TaskContext, nb: Any, kernel_name: str, cwd: str) -> None:
+    def __init__(self, ctx: TaskContext, nb: Any,
+                 kernel: concurrent.futures.Future[kernelpool.Kernel]) -> None:
         self.ctx = ctx
         self.nb = nb
-        self.kernel_name = kernel_name
-        self.cwd = cwd
+        self.starting = kernel
+        """The job's kernel (:func:`.kernelpool.acquire`, started before this run)."""
         self.codes = [i for i, c in enumerate(nb.cells) if c.cell_type == "code"]
         self.events: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
         """``(code cells done, running cell's first line)`` for the task's thread."""
@@ -96,7 +97,7 @@ class Run:
         await self.task
 
     async def _execute(self) -> None:
-        self.kernel = await kernelpool.acquire(self.kernel_name, self.cwd)
+        self.kernel = await asyncio.wrap_future(self.starting)  # a cancel here stops the start
         try:
             client = _Client(self.nb, self.kernel.km, self)
             client.kc = self.kernel.kc
@@ -198,21 +199,23 @@ class Run:
             self.ctx.progress(latest[0], total, latest[1])
 
 
-def run_notebook(ctx: TaskContext, root_dir: str | None, path: str, parameters: dict[str, Any],
-                 kernel_name: str | None, cwd: str | None) -> dict[str, Any]:
-    """Run the notebook at ``path`` (root-relative); returns the result dict, raises
-    :class:`CellFailed` for a failing cell; the copy is written in every case."""
+def run_notebook(ctx: TaskContext, target: nbfiles.Target, parameters: dict[str, Any],
+                 kernel: concurrent.futures.Future[kernelpool.Kernel]) -> dict[str, Any]:
+    """Run the notebook of ``target`` on ``kernel`` (on its way); returns the result dict,
+    raises :class:`CellFailed` for a failing cell; the copy is written in every case."""
     started = time.time()
-    root = nbfiles.root_of(root_dir)
-    source = nbfiles.notebook_file(root, path)
-    nb = nbfiles.read_notebook(source, path)
-    spec = nb.metadata.get("kernelspec", {})
-    name = kernel_name or spec.get("name") or "python3"
-    language = spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python"
-    nbparams.inject(nb, parameters, language)
-    folder = str(source.parent) if cwd is None else str(nbfiles.directory(root, cwd))
+    root, path = target.root, target.path
+    try:
+        nb = nbfiles.read_notebook(target.source, path)
+        spec = nb.metadata.get("kernelspec", {})
+        spec = spec if isinstance(spec, dict) else {}
+        language = spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python"
+        nbparams.inject(nb, parameters, language)
+    except BaseException:
+        kernelpool.discard(kernel)
+        raise
     nb.metadata["bgtasks"] = {"task_id": ctx.task_id, "source": path, "parameters": parameters}
-    run = Run(ctx, nb, name, folder)
+    run = Run(ctx, nb, kernel)
     fut = kernelpool.submit(run.main())
     try:
         run.wait(fut)
@@ -230,7 +233,7 @@ def run_notebook(ctx: TaskContext, root_dir: str | None, path: str, parameters: 
             f"cell {f['cell']} ({nbfiles.first_line(cell.source)}): {f['ename']}: {f['evalue']}",
             f["ename"], f["traceback"], {"executed_copy": copy, "cell": f["cell"]},
         )
-    return {"executed_copy": copy, "cells": len(run.codes), "kernel_name": name}
+    return {"executed_copy": copy, "cells": len(run.codes), "kernel_name": target.kernel_name}
 
 
 def _write(run: Run, root: Path, path: str, started: float) -> str:

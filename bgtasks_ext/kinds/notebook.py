@@ -27,7 +27,7 @@ from pydantic import Field
 from ..core.context import TaskContext
 from ..core.errors import InvalidInput
 from ..core.registry import Checked, KindSite, kind
-from . import nbfiles, nbparams
+from . import kernelpool, nbfiles, nbparams
 
 DEFAULT_KERNEL = "python3"
 WARM_KERNELS = ("python3",)
@@ -70,9 +70,13 @@ def notebook(
     cwd: str | None = Field(None, description="The kernel's working directory, relative to the "
                             "root. Default: the notebook's folder."),
 ) -> dict[str, Any]:
-    from .nbrun import run_notebook
-
-    return run_notebook(ctx, _root(ctx.settings), path, parameters, kernel_name, cwd)
+    target = nbfiles.locate(_root(ctx.settings), path, kernel_name, cwd, DEFAULT_KERNEL)
+    # Imported here, not at the top: ~1.5 s in a fresh process (a warm worker has it).
+    # (Starting the kernel meanwhile gained nothing on 2 cores: both are CPU.)
+    with kernelpool.IMPORTS:
+        from .nbrun import run_notebook
+    kernel = kernelpool.submit(kernelpool.acquire(target.kernel_name, target.folder))
+    return run_notebook(ctx, target, parameters, kernel)
 
 
 def _root(settings: Mapping[str, Any]) -> str:
@@ -84,10 +88,12 @@ def _root(settings: Mapping[str, Any]) -> str:
 def warm(settings: Mapping[str, Any]) -> None:
     """A process worker's warm-up (on a background thread): import the Jupyter stack
     (~1.5 s: no job pays it) and fill the pool of ready kernels."""
-    import nbclient  # noqa: F401 - the import is the point
-    import nbformat  # noqa: F401
+    kernelpool.import_client()
+    with kernelpool.IMPORTS:
+        import nbclient  # noqa: F401 - the import is the point
+        import nbformat  # noqa: F401
 
-    from . import kernelpool, nbrun  # noqa: F401
+        from . import nbrun  # noqa: F401
 
     size = settings.get("kernels", 1)
     size = size if isinstance(size, int) and size >= 0 else 1
