@@ -85,6 +85,7 @@ class Run:
         """The failing cell: ``{"cell": n, "ename", "evalue", "traceback"}``."""
         self.kernel: kernelpool.Kernel | None = None
         self.task: asyncio.Task[None] | None = None
+        self.stopping = False
 
     def log(self, text: str) -> None:
         """Into the task's log (from the kernel loop's thread: ``print`` there reaches no task)."""
@@ -93,11 +94,18 @@ class Run:
 
     # -- on the kernel loop -------------------------------------------------------------
     async def main(self) -> None:
+        if self.stopping:  # cancelled before the loop got to it
+            kernelpool.discard(self.starting)
+            return
         self.task = asyncio.ensure_future(self._execute())
         await self.task
 
     async def _execute(self) -> None:
-        self.kernel = await asyncio.wrap_future(self.starting)  # a cancel here stops the start
+        try:
+            self.kernel = await asyncio.wrap_future(self.starting)
+        except asyncio.CancelledError:  # the job stopped while its kernel was on its way
+            kernelpool.discard(self.starting)
+            raise
         try:
             client = _Client(self.nb, self.kernel.km, self)
             client.kc = self.kernel.kc
@@ -140,6 +148,7 @@ class Run:
 
     async def stop(self) -> None:
         """Cancel: interrupt the running cell, give it :data:`STOP_WAIT` to end, kill the kernel."""
+        self.stopping = True
         task = self.task
         if task is None or task.done():
             return

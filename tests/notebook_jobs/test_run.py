@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import time
 
-from tests.notebook_jobs.conftest import (NotebookMaker, alive, log_text, post, read_copy,
-                                          wait_log)
+from tests.notebook_jobs.conftest import (NotebookMaker, alive, kernel_processes, log_text,
+                                          post, read_copy, wait_log)
 from tests.server_process import ServerProcess
 
 PID = "import os; print('PID', os.getpid())"
@@ -148,6 +148,23 @@ def test_cancel_mid_sleep_ends_the_job_and_its_kernel(nb_server: ServerProcess,
     assert len(copies) == 1
     copy = read_copy(nb_server, copies[0].name)
     assert "PID" in copy.cells[0].outputs[0]["text"]
+
+
+def test_cancel_right_after_the_post_leaves_no_kernel(nb_server: ServerProcess,
+                                                      notebook: NotebookMaker) -> None:
+    # Given jobs cancelled as soon as they are created (their kernel still on its way)
+    path = notebook("quick_cancel.ipynb", "import time\ntime.sleep(120)")
+    tasks = [post(nb_server, {"path": path}) for _ in range(3)]
+    for task in tasks:
+        nb_server.call("POST", f"tasks/{task['id']}/cancel")
+    # When they have ended
+    ended = [nb_server.wait_end(t["id"], timeout=30) for t in tasks]
+    # Then none finished, and soon no kernel is left but the worker's one ready kernel
+    assert {t["state"] for t in ended} == {"cancelled"}, ended
+    deadline = time.monotonic() + 10
+    while len(left := kernel_processes(nb_server)) > 1:
+        assert time.monotonic() < deadline, f"kernels left: {left}"
+        time.sleep(0.1)
 
 
 def test_timeout_ends_the_job_and_its_kernel(nb_server: ServerProcess, notebook: NotebookMaker) -> None:
