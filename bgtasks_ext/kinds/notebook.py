@@ -86,18 +86,18 @@ def _root(settings: Mapping[str, Any]) -> str:
 
 
 def warm(settings: Mapping[str, Any]) -> None:
-    """A process worker's warm-up (on a background thread): import the Jupyter stack
-    (~1.5 s: no job pays it) and fill the pool of ready kernels."""
+    """A process worker's warm-up (on a background thread): fill the pool of ready kernels
+    and import the Jupyter stack (~1.5 s: no job pays it). The pool first: its kernels
+    start in other processes (the fork server's own imports) while this one imports."""
     kernelpool.import_client()
-    with kernelpool.IMPORTS:
-        import nbclient  # noqa: F401 - the import is the point
-        import nbformat  # noqa: F401
-
-        from . import nbrun  # noqa: F401
-
     size = settings.get("kernels", 1)
     size = size if isinstance(size, int) and size >= 0 else 1
     pool = kernelpool.make_pool(size, _root(settings))
     if pool is not None:
         for name in WARM_KERNELS:
             pool.fill(name)
+    with kernelpool.IMPORTS:
+        import nbclient  # noqa: F401 - the import is the point
+        import nbformat  # noqa: F401
+
+        from . import nbrun  # noqa: F401
