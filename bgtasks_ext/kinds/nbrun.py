@@ -178,6 +178,8 @@ class Run:
                 try:
                     fut.result(timeout=POLL)
                     self._drain(total)
+                    # A finished job's row says what ran, not the last cell's first line.
+                    ctx.progress(total, total, f"{total} code cell{'s' if total != 1 else ''} run")
                     return
                 except concurrent.futures.TimeoutError:
                     pass

@@ -60,6 +60,7 @@ def test_progress_log_and_copy(nb_server: ServerProcess, notebook: NotebookMaker
     assert created["name"] == "report.ipynb"
     assert task["state"] == "finished", task
     assert task["progress"]["current"] == task["progress"]["total"] == 3
+    assert task["progress"]["message"] == "3 code cells run"  # not the last cell's first line
     log = log_text(nb_server, task["id"])
     assert "[cell 1] print('one')\none\n" in log and "two 2" in log
     result = task["result_preview"]
