@@ -61,8 +61,13 @@ def run_attempt(
         try:
             with window if window is not None else nullcontext():
                 value = fn(*args)
-        except TaskCancelled:
+        except TaskCancelled as exc:
             _flush(ctx)
+            # A kind may say what its stopped run left (bgtasks_data: a notebook job's copy).
+            data = getattr(exc, "bgtasks_data", None)
+            if isinstance(data, dict):
+                return Outcome(OutcomeStatus.CANCELLED, error=TaskError(
+                    "TaskCancelled", str(exc) or "cancelled", "", data=data))
             return _CANCELLED
         except BaseException as exc:  # noqa: BLE001 - SystemExit too: see the module doc
             _flush(ctx)

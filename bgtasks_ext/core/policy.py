@@ -22,6 +22,7 @@ The rules:
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import AbstractSet as Set
 from typing import Iterable
 
@@ -86,10 +87,16 @@ def after_attempt(task: Task, outcome: Outcome, now: float, *, stopping: bool,
         error = outcome.error or TaskError("Error", "the task failed")
         return retry_or_fail(task, error, now, retry_at)
     # Cancelled, or returned after a cancel was asked for (it saw cancelled(): partial).
+    # What the stopped code said it left (``error.data``: a notebook job's executed copy)
+    # stays on the record, under the timeout's error or the cancel's.
+    data = outcome.error.data if outcome.error is not None else None
     if task.cancel_reason == BY_TIMEOUT:
-        return retry_or_fail(task, timed_out(task), now, retry_at)
+        error = timed_out(task)
+        return retry_or_fail(task, error if data is None else replace(error, data=data), now, retry_at)
     if task.cancel_reason is None and stopping and task.state is State.RUNNING:
         return interrupted(task, now)  # stopped by the server's shutdown, not by a request
+    if data is not None and status is OutcomeStatus.CANCELLED:
+        return cancelled(task, now).evolve(error=outcome.error)
     return cancelled(task, now)
 
 

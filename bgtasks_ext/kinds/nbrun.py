@@ -230,11 +230,16 @@ def run_notebook(ctx: TaskContext, target: nbfiles.Target, parameters: dict[str,
     fut = kernelpool.submit(run.main())
     try:
         run.wait(fut)
-    except BaseException:  # cancelled, timed out, or the kernel did not start: a copy still
+    except BaseException as exc:  # cancelled, timed out, or the kernel did not start: a copy still
         try:
-            _write(run, root, path, started)
-        except Exception as exc:  # noqa: BLE001 - the job's own end matters more
-            ctx.log(f"[bgtasks] the executed copy could not be written: {exc}\n")
+            copy = _write(run, root, path, started)
+        except Exception as err:  # noqa: BLE001 - the job's own end matters more
+            ctx.log(f"[bgtasks] the executed copy could not be written: {err}\n")
+        else:
+            # The task's record names the copy however it ended (error.data: a cancelled or
+            # timed-out job's row opens it too).
+            if getattr(exc, "bgtasks_data", None) is None:
+                exc.bgtasks_data = {"executed_copy": copy}
         raise
     copy = _write(run, root, path, started)
     if run.failure is not None:

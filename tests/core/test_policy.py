@@ -175,3 +175,20 @@ def test_a_retry_that_finishes_carries_no_earlier_error() -> None:
                                 stopping=False, retry_at=NOW + 9)
     # Then the finished task has no error
     assert done.state is State.FINISHED and done.error is None
+
+
+@pytest.mark.parametrize("reason", [policy.BY_USER, policy.BY_TIMEOUT])
+def test_what_stopped_code_left_stays_on_the_record(reason: str) -> None:
+    # Given a cancelled or timed-out attempt whose code said what it left (a notebook
+    # job's executed copy, as TaskCancelled.bgtasks_data)
+    left = TaskError("TaskCancelled", "cancelled", data={"executed_copy": "r.2026.ipynb"})
+    before = task(State.CANCELLING, reason, False)
+    # When its outcome arrives
+    after = policy.after_attempt(before, Outcome(OutcomeStatus.CANCELLED, error=left), NOW,
+                                 stopping=False, retry_at=RETRY_AT)
+    # Then the ended record still names it: under the cancel, or under the timeout's error
+    assert after.error is not None and after.error.data == {"executed_copy": "r.2026.ipynb"}
+    if reason == policy.BY_TIMEOUT:
+        assert after.state is State.FAILED and after.error.reason == "timeout"
+    else:
+        assert after.state is State.CANCELLED

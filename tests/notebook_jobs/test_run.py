@@ -147,6 +147,8 @@ def test_cancel_mid_sleep_ends_the_job_and_its_kernel(nb_server: ServerProcess,
         time.sleep(0.05)
     copies = sorted(nb_server.root.glob("sleeper.*.ipynb"))
     assert len(copies) == 1
+    # (the record names the copy, so the panel's row can open it)
+    assert ended["error"]["data"] == {"executed_copy": copies[0].name}, ended["error"]
     copy = read_copy(nb_server, copies[0].name)
     assert "PID" in copy.cells[0].outputs[0]["text"]
 
@@ -181,4 +183,6 @@ def test_timeout_ends_the_job_and_its_kernel(nb_server: ServerProcess, notebook:
     while alive(pid):
         assert time.monotonic() < deadline, f"kernel {pid} still running"
         time.sleep(0.05)
-    assert len(list(nb_server.root.glob("slow.*.ipynb"))) == 1
+    copies = list(nb_server.root.glob("slow.*.ipynb"))
+    assert len(copies) == 1
+    assert ended["error"]["data"] == {"executed_copy": copies[0].name}, ended["error"]
