@@ -202,6 +202,8 @@ class ErrorIn(pydantic.BaseModel):
     traceback: str = ""
     reason: str | None = pydantic.Field(None, max_length=40, description="Set by the runner when "
                                         "it decided the failure (`result`: not picklable).")
+    data: dict[str, Any] | None = pydantic.Field(None, description="What the failed or stopped "
+                                                 "code said it left (an exception's `bgtasks_data`).")
 
 
 class DoneIn(pydantic.BaseModel):
@@ -228,7 +230,8 @@ def parse_done(body: bytes | str) -> Outcome:
     req = _parse(DoneIn, body)
     error = None
     if req.error is not None:
-        error = TaskError(req.error.type, req.error.message, req.error.traceback, req.error.reason)
+        error = TaskError(req.error.type, req.error.message, req.error.traceback, req.error.reason,
+                          req.error.data)
     return Outcome(OutcomeStatus(req.status), result=req.result, preview=req.preview,  # type: ignore[arg-type]
                    error=error)
 

@@ -173,6 +173,18 @@ async def test_a_kernel_task_that_fails_keeps_the_kernels_traceback(bgtasks_app:
     assert done["error"] == {**error, "reason": None}
 
 
+async def test_a_kernel_task_error_keeps_what_the_code_said_it_left(bgtasks_app: Any, jp_fetch: Any) -> None:
+    # Given a kernel task whose code raised with bgtasks_data (as run_attempt reports it)
+    task = await kernel_task(jp_fetch)
+    await call(jp_fetch, "tasks", task["id"], "claim", method="POST", body="")
+    error = {"type": "E", "message": "m", "traceback": "", "data": {"executed_copy": "r.ipynb"}}
+    # When the kernel reports it / Then the record keeps the data (not a 400)
+    code, done = await call(jp_fetch, "tasks", task["id"], "done", method="POST",
+                            body={"status": "failed", "error": error})
+    assert (code, done["state"]) == (200, "failed")
+    assert done["error"] == {**error, "reason": None}
+
+
 async def test_cancelling_a_running_kernel_task_waits_for_the_kernel(bgtasks_app: Any, jp_fetch: Any) -> None:
     # Given a kernel task that its kernel runs
     task = await kernel_task(jp_fetch)
