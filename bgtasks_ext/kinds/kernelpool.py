@@ -181,8 +181,17 @@ async def start_kernel(name: str, cwd: str, *, pooled: bool = False) -> Kernel:
         forkserver.use_for(km)
     out = kept.output_fd()
     with kept.starting():  # a sweep meanwhile waits until the new process is kept
-        await km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=[_HISTORY],
-                              stdout=out, stderr=out)
+        try:
+            await km.start_kernel(cwd=cwd, env=kernel_env(), extra_arguments=[_HISTORY],
+                                  stdout=out, stderr=out)
+        except BaseException:
+            # Cancelled (its job went away) or failed once the process existed: a
+            # kernel forked by the fork server is spared by the worker's sweep (kept
+            # tree), so nobody else would ever end it.
+            provisioner = getattr(km, "provisioner", None)
+            if provisioner is not None and provisioner.has_process:
+                await Kernel(name, km, _NoClient(), getattr(provisioner, "pid", None)).kill()
+            raise
         pid = getattr(km.provisioner, "pid", None)
         if pooled and pid is not None:
             kept.keep(pid)
