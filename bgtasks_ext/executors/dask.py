@@ -34,6 +34,7 @@ the executor and closes it with it.
 
 from __future__ import annotations
 
+import gc
 import logging
 import secrets
 import threading
@@ -287,8 +288,17 @@ class DaskExecutor(Executor):
             try:
                 client = self._connect()
             except Exception as exc:  # noqa: BLE001 - OSError, TimeoutError, a bad address
+                failure = f"{type(exc).__name__}: {exc}"
+                client = None
+            if client is None:
+                # The Client whose constructor failed lingers in a reference cycle (through
+                # the exception's frames) and its ``__del__`` takes Dask's loop-runner lock.
+                # Collected by chance inside the next Client's start, which holds that lock,
+                # it hung this thread for good (and the server's exit after it): collected
+                # here instead, where no Dask lock is held.
+                gc.collect()
                 self._error = (f"the dask executor cannot reach its scheduler ({SETTING} = "
-                               f"{self.scheduler!r}): {type(exc).__name__}: {exc}")
+                               f"{self.scheduler!r}): {failure}")
                 (log.error if first else log.warning)("bgtasks: %s; trying again in %.0f s", self._error, delay)
                 first = False
                 if self._stop.wait(delay):
