@@ -8,6 +8,7 @@ followed.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import time
@@ -25,17 +26,35 @@ def resolve(root: Path, rel: str, field: str) -> Path:
     naming ``field`` when it is empty, absolute, or leaves the root."""
     if not rel.strip():
         raise InvalidInput(field, "must not be empty")
+    if "\0" in rel:
+        raise InvalidInput(field, f"{rel!r} holds a NUL character, which no file name can")
     pure = PurePosixPath(rel)
     if pure.is_absolute() or rel.startswith("\\") or (len(rel) > 1 and rel[1] == ":"):
         raise InvalidInput(field, f"{rel!r} must be relative to the server's root directory, "
                            "not absolute")
     if ".." in pure.parts:
         raise InvalidInput(field, f"{rel!r} must stay inside the server's root directory (no '..')")
-    full = (root / pure).resolve()
+    try:
+        full = (root / pure).resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop: RuntimeError before 3.13, ELOOP after
+        why = "a symlink loop" if isinstance(exc, RuntimeError) or exc.errno == errno.ELOOP else exc
+        raise InvalidInput(field, f"cannot follow {rel!r}: {why}") from None
     if full != root and root not in full.parents:
         raise InvalidInput(field, f"{rel!r} leaves the server's root directory (a symlink "
                            "points outside it)")
     return full
+
+
+def _exists(full: Path, rel: str, field: str) -> bool:
+    """Whether ``full`` exists; what the system refuses to look up (a name too long)
+    is :class:`InvalidInput` naming ``field``, not a server error."""
+    try:
+        os.stat(full)
+    except (FileNotFoundError, NotADirectoryError):
+        return False
+    except OSError as exc:
+        raise InvalidInput(field, f"cannot look up {rel!r}: {exc.strerror or exc}") from None
+    return True
 
 
 def root_of(root_dir: str | None) -> Path:
@@ -46,10 +65,11 @@ def root_of(root_dir: str | None) -> Path:
 def notebook_file(root: Path, rel: str, field: str = "params.path") -> Path:
     """The notebook at ``rel``: an existing file ending ``.ipynb`` inside the root."""
     full = resolve(root, rel, field)
-    if not full.exists():
+    if not _exists(full, rel, field):
         raise InvalidInput(field, f"no such file: {rel!r} (relative to the server's root directory)")
     if not full.is_file():
-        raise InvalidInput(field, f"{rel!r} is a directory, not a notebook file")
+        what = "a directory" if full.is_dir() else "not a regular file"
+        raise InvalidInput(field, f"{rel!r} is {what}, not a notebook file")
     if full.suffix != SUFFIX:
         raise InvalidInput(field, f"{rel!r} is not a notebook (a file ending {SUFFIX})")
     return full
@@ -124,8 +144,9 @@ def directory(root: Path, rel: str, field: str = "params.cwd") -> Path:
     if rel.strip() in ("", "."):
         return root
     full = resolve(root, rel, field)
-    if not full.is_dir():
-        what = "a file" if full.exists() else "no such directory"
+    exists = _exists(full, rel, field)
+    if not (exists and full.is_dir()):
+        what = "a file" if exists else "no such directory"
         raise InvalidInput(field, f"{rel!r} is {what}: it must be an existing directory "
                            "inside the server's root directory")
     return full

@@ -218,10 +218,7 @@ def run_notebook(ctx: TaskContext, target: nbfiles.Target, parameters: dict[str,
     root, path = target.root, target.path
     try:
         nb = nbfiles.read_notebook(target.source, path)
-        spec = nb.metadata.get("kernelspec", {})
-        spec = spec if isinstance(spec, dict) else {}
-        language = spec.get("language") or nb.metadata.get("language_info", {}).get("name") or "python"
-        nbparams.inject(nb, parameters, language)
+        nbparams.inject(nb, parameters, nbparams.language(nb.metadata))
     except BaseException:
         kernelpool.discard(kernel)
         raise

@@ -44,6 +44,7 @@ def check(params: dict[str, Any], site: KindSite) -> Checked:
     if cwd is not None:
         nbfiles.directory(root, cwd)
     nbparams.check_names(params.get("parameters") or {})
+    nbparams.check_language(params.get("parameters") or {}, metadata)
     name = params.get("kernel_name")
     known = site.kernel_names() if site.kernel_names is not None else None
     if known is not None:

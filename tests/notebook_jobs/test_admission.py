@@ -4,6 +4,7 @@ whoever asks (REST here; a schedule too)."""
 
 from __future__ import annotations
 
+import json
 import os
 from typing import Any
 
@@ -28,6 +29,12 @@ def layout(nb_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -
     if not (root / "escape.ipynb").is_symlink():
         os.symlink(outside / "secret.ipynb", root / "escape.ipynb")
         os.symlink(outside, root / "away")
+        os.symlink("loop_b", root / "loop_a")  # a symlink loop
+        os.symlink("loop_a", root / "loop_b")
+    write_notebook(root, "in_r.ipynb", "x <- 1", kernel="python3")
+    nb = json.loads((root / "in_r.ipynb").read_text())
+    nb["metadata"]["kernelspec"]["language"] = "R"  # a kernel the server has, another language
+    (root / "in_r.ipynb").write_text(json.dumps(nb))
     return nb_server
 
 
@@ -55,6 +62,18 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
     ("parameter a keyword", {"path": "ok.ipynb", "parameters": {"class": 1}},
      "params.parameters.class", "identifier"),
     ("parameters not an object", {"path": "ok.ipynb", "parameters": [1]}, "params.parameters", ""),
+    ("path with a NUL", {"path": "ok.ipynb\0.txt"}, "params.path", "NUL"),
+    ("path a name too long", {"path": "a" * 300 + ".ipynb"}, "params.path", "too long"),
+    ("path a symlink loop", {"path": "loop_a/x.ipynb"}, "params.path", "loop"),
+    ("cwd with a NUL", {"path": "ok.ipynb", "cwd": "sub\0dir"}, "params.cwd", "NUL"),
+    ("cwd a name too long", {"path": "ok.ipynb", "cwd": "d" * 300}, "params.cwd", "too long"),
+    ("cwd a symlink loop", {"path": "ok.ipynb", "cwd": "loop_a"}, "params.cwd", "loop"),
+    ("parameter an integer the store cannot hold", {"path": "ok.ipynb", "parameters": {"n": 10**30}},
+     "params.parameters.n", "too large"),
+    ("parameter a nested integer too large", {"path": "ok.ipynb", "parameters": {
+        "xs": [1, {"n": -(2**63) - 1}]}}, "params.parameters.xs", "too large"),
+    ("parameters for a notebook in another language", {"path": "in_r.ipynb", "parameters": {"x": 1}},
+     "params.parameters", "'R'"),
     ("unknown param", {"path": "ok.ipynb", "notebook": "x"}, "params.notebook", ""),
 ]
 
@@ -100,3 +119,15 @@ def test_the_kind_is_listed_with_its_schema(layout: ServerProcess) -> None:
     schema = kinds["notebook"]["schema"]
     assert schema["required"] == ["path"]
     assert set(schema["properties"]) == {"path", "parameters", "kernel_name", "cwd"}
+
+
+@pytest.mark.parametrize("number", ["9" * 400, "-" + "9" * 30, "18446744073709551616"])
+def test_an_integer_the_store_cannot_hold_is_refused(layout: ServerProcess, number: str) -> None:
+    # When a parameter is an integer the store would not read back as it is (a float, or
+    # beyond a float's range: then every read of the task list failed), as typed
+    body = '{"kind": "notebook", "params": {"path": "ok.ipynb", "parameters": {"n": %s}}}' % number
+    r = layout.call("POST", "tasks", data=body)
+    # Then it is refused naming it, and the list of tasks still reads
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "params.parameters.n", r.json()
+    assert layout.call("GET", "tasks?limit=500").status_code == 200
