@@ -277,9 +277,11 @@ class DaskExecutor(Executor):
 
         # A worker that dies under a task fails it here (the engine retries it when it
         # may): Dask must not run it again behind the engine's back.
+        # All of it on loopback: Dask's default dashboard address (':0') is every
+        # interface, open to anyone who reaches this machine (task names, logs, stacks).
         with dask.config.set({"distributed.scheduler.allowed-failures": 0}):
             return LocalCluster(n_workers=self.local_workers, threads_per_worker=1, processes=True,
-                                dashboard_address=":0", silence_logs=logging.WARNING)
+                                dashboard_address="127.0.0.1:0", silence_logs=logging.WARNING)
 
     def _connection_loop(self) -> None:
         delay = 1.0
