@@ -178,8 +178,10 @@ class Run:
                 try:
                     fut.result(timeout=POLL)
                     self._drain(total)
-                    # A finished job's row says what ran, not the last cell's first line.
-                    ctx.progress(total, total, f"{total} code cell{'s' if total != 1 else ''} run")
+                    # A finished job's row says what ran, not the last cell's first line;
+                    # a failed one's stays at the cells done before the failing one.
+                    if self.failure is None:
+                        ctx.progress(total, total, f"{total} code cell{'s' if total != 1 else ''} run")
                     return
                 except concurrent.futures.TimeoutError:
                     pass

@@ -111,6 +111,9 @@ def test_a_raising_cell_fails_the_task_and_writes_the_copy(nb_server: ServerProc
     assert copy.cells[3].outputs[-1]["output_type"] == "error"
     assert copy.cells[4].outputs == []
     assert "ZeroDivisionError" in log_text(nb_server, task["id"])
+    # and its progress counts the code cells done before the failing one, not all of them
+    assert (task["progress"]["current"], task["progress"]["total"]) == (2, 4), task["progress"]
+    assert task["progress"]["message"] == "a / 0"
 
 
 def test_a_kernel_that_dies_fails_the_task_naming_the_cell(nb_server: ServerProcess,
