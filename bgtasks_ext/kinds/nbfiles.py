@@ -152,6 +152,17 @@ def directory(root: Path, rel: str, field: str = "params.cwd") -> Path:
     return full
 
 
+def check_writable_beside(root: Path, rel: str, field: str = "params.path") -> None:
+    """The executed copy goes beside the notebook: refuse a job whose folder cannot take
+    it (read-only, not ours) before it runs, rather than fail it once every cell ran."""
+    folder = root / PurePosixPath(rel).parent
+    if not os.access(folder, os.W_OK | os.X_OK):
+        where = PurePosixPath(rel).parent.as_posix()
+        where = "the root directory" if where == "." else f"folder {where!r}"
+        raise InvalidInput(field, f"the executed copy is written beside the notebook, and "
+                           f"{where} is not writable")
+
+
 def copy_name(source: PurePosixPath, started: float, taken: int = 1) -> PurePosixPath:
     """``<stem>.<YYYY-MM-DDTHH-MM-SS>.ipynb`` beside ``source`` (local time of ``started``);
     ``-2``, ``-3``... after the time when that name is taken."""
@@ -170,8 +181,8 @@ def write_copy(nb: Any, root: Path, source: str, started: float) -> str:
     src = PurePosixPath(source)
     folder = root / src.parent
     tmp = folder / f".{src.stem}.{os.getpid()}.{time.monotonic_ns()}.tmp"
-    nbformat.write(nb, str(tmp))
     try:
+        nbformat.write(nb, str(tmp))
         taken = 1
         while True:
             rel = copy_name(src, started, taken)
@@ -180,8 +191,14 @@ def write_copy(nb: Any, root: Path, source: str, started: float) -> str:
                 return rel.as_posix()
             except FileExistsError:
                 taken += 1
+    except OSError as exc:  # the folder became read-only, the disk is full...: say which copy
+        raise OSError(f"the executed copy could not be written beside {source}: "
+                      f"{exc.strerror or exc}") from None
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
 
 
 def first_line(source: str, limit: int = 80) -> str:

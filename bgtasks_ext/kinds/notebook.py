@@ -40,6 +40,7 @@ def check(params: dict[str, Any], site: KindSite) -> Checked:
     path: str = params["path"]
     source = nbfiles.notebook_file(root, path)
     metadata = nbfiles.peek_notebook(source, path)
+    nbfiles.check_writable_beside(root, path)
     cwd = params.get("cwd")
     if cwd is not None:
         nbfiles.directory(root, cwd)

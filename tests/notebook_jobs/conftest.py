@@ -19,7 +19,9 @@ their environment: the server's temp ``JUPYTER_RUNTIME_DIR``), for "nothing left
 
 from __future__ import annotations
 
+import contextlib
 import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -138,3 +140,30 @@ def alive(pid: int) -> bool:
 
 def read_copy(server: ServerProcess, rel: str) -> Any:
     return nbformat.read(str(server.root / rel), as_version=4)
+
+
+@contextlib.contextmanager
+def read_only(folder: Path) -> Iterator[None]:
+    """``folder`` cannot take new files meanwhile: mode 0555, or for root (whom modes do
+    not stop) the immutable attribute; the test is skipped where neither works."""
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        try:
+            yield
+        finally:
+            folder.chmod(0o755)
+        return
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("cannot make a folder read-only here (chattr +i refused)")
+    try:
+        yield
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=False)
+
+
+MAKE_READ_ONLY = """import os, subprocess
+if os.geteuid() == 0:
+    subprocess.run(["chattr", "+i", "."], check=True)
+else:
+    os.chmod(".", 0o555)"""
+"""A cell that makes its own folder read-only (its copy then cannot be written)."""

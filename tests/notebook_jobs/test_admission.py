@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tests.notebook_jobs.conftest import write_notebook
+from tests.notebook_jobs.conftest import read_only, write_notebook
 from tests.server_process import ServerProcess
 
 
@@ -131,3 +131,17 @@ def test_an_integer_the_store_cannot_hold_is_refused(layout: ServerProcess, numb
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "params.parameters.n", r.json()
     assert layout.call("GET", "tasks?limit=500").status_code == 200
+
+
+def test_a_notebook_in_a_read_only_folder_is_refused(layout: ServerProcess) -> None:
+    # Given a notebook in a folder that cannot take new files
+    folder = layout.root / "readonly"
+    write_notebook(folder.parent, "readonly/report.ipynb", "print(1)")
+    with read_only(folder):
+        # When it is posted as a job
+        r = layout.call("POST", "tasks", json={"kind": "notebook",
+                                               "params": {"path": "readonly/report.ipynb"}})
+    # Then it is refused before it runs: its executed copy could not be written
+    assert r.status_code == 400, r.text
+    assert r.json()["field"] == "params.path"
+    assert "'readonly' is not writable" in r.json()["message"]

@@ -6,8 +6,8 @@ from __future__ import annotations
 import re
 import time
 
-from tests.notebook_jobs.conftest import (NotebookMaker, alive, kernel_processes, log_text,
-                                          post, read_copy, wait_log)
+from tests.notebook_jobs.conftest import (MAKE_READ_ONLY, NotebookMaker, alive, kernel_processes,
+                                          log_text, post, read_copy, read_only, wait_log)
 from tests.server_process import ServerProcess
 
 PID = "import os; print('PID', os.getpid())"
@@ -189,3 +189,20 @@ def test_timeout_ends_the_job_and_its_kernel(nb_server: ServerProcess, notebook:
     copies = list(nb_server.root.glob("slow.*.ipynb"))
     assert len(copies) == 1
     assert ended["error"]["data"] == {"executed_copy": copies[0].name}, ended["error"]
+
+
+def test_a_copy_that_cannot_be_written_fails_the_job_saying_so(nb_server: ServerProcess,
+                                                               notebook: NotebookMaker) -> None:
+    # Given a notebook whose cell makes its own folder read-only (admitted while writable)
+    path = notebook("turns_ro/report.ipynb", MAKE_READ_ONLY, "print('done')")
+    folder = nb_server.root / "turns_ro"
+    try:
+        # When it runs
+        task = nb_server.wait_end(post(nb_server, {"path": path})["id"])
+    finally:
+        with read_only(folder):  # (undone on the way out)
+            pass
+    # Then it fails saying the copy could not be written, beside which notebook
+    assert task["state"] == "failed", task
+    assert task["error"]["message"].startswith(
+        "the executed copy could not be written beside turns_ro/report.ipynb: "), task["error"]
