@@ -103,14 +103,33 @@ def peek_notebook(full: Path, rel: str, field: str = "params.path") -> dict[str,
         raise InvalidInput(field, f"cannot read {rel!r}: {exc}") from None
     try:
         data = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
         raise InvalidInput(field, f"{rel!r} is not a readable notebook: not JSON ({exc})") from None
     if not isinstance(data, dict) or not isinstance(data.get("nbformat"), int):
         raise InvalidInput(field, f"{rel!r} is not a readable notebook: no 'nbformat' version")
+    if data["nbformat"] > 4:
+        raise InvalidInput(field, f"{rel!r} is not a readable notebook: unsupported nbformat "
+                           f"version {data['nbformat']}")
     if data["nbformat"] < 4 or not isinstance(data.get("cells"), list):
         return dict(read_notebook(full, rel, field).metadata)
-    metadata = data.get("metadata")
-    return metadata if isinstance(metadata, dict) else {}
+    # What the run's nbformat.reads needs of each part (a quick look, not the schema):
+    # refused here rather than failing the task once it starts.
+    metadata = data.get("metadata", {})
+    if not isinstance(metadata, dict):
+        raise InvalidInput(field, f"{rel!r} is not a readable notebook: its metadata is not an object")
+    for n, cell in enumerate(data["cells"], 1):
+        if not (isinstance(cell, dict) and isinstance(cell.get("cell_type"), str)
+                and "source" in cell and isinstance(cell.get("metadata"), dict)):
+            raise InvalidInput(field, f"{rel!r} is not a readable notebook: cell {n} is not a "
+                               "notebook cell (an object with cell_type, source and metadata)")
+    return metadata
+
+
+def kernelspec_name(metadata: dict[str, Any]) -> str | None:
+    """The notebook's ``metadata.kernelspec.name`` when it is a name (else ``None``)."""
+    spec = metadata.get("kernelspec")
+    name = spec.get("name") if isinstance(spec, dict) else None
+    return name if isinstance(name, str) and name else None
 
 
 @dataclass(frozen=True)
@@ -133,8 +152,7 @@ def locate(root_dir: str | None, path: str, kernel_name: str | None, cwd: str | 
     the kernel's folder (``cwd``, else the notebook's)."""
     root = root_of(root_dir)
     source = notebook_file(root, path)
-    spec = peek_notebook(source, path).get("kernelspec")
-    name = kernel_name or (spec.get("name") if isinstance(spec, dict) else None) or default_kernel
+    name = kernel_name or kernelspec_name(peek_notebook(source, path)) or default_kernel
     folder = source.parent if cwd is None else directory(root, cwd)
     return Target(root, path, source, str(name), str(folder))
 

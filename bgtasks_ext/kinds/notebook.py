@@ -49,8 +49,7 @@ def check(params: dict[str, Any], site: KindSite) -> Checked:
     name = params.get("kernel_name")
     known = site.kernel_names() if site.kernel_names is not None else None
     if known is not None:
-        spec = metadata.get("kernelspec")
-        wanted = name or (spec.get("name") if isinstance(spec, dict) else None) or DEFAULT_KERNEL
+        wanted = name or nbfiles.kernelspec_name(metadata) or DEFAULT_KERNEL
         if wanted not in known:
             where = "" if name else " (the notebook's metadata.kernelspec.name)"
             raise InvalidInput("params.kernel_name", f"this server has no kernel {wanted!r}{where}; "

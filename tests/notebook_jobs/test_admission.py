@@ -31,6 +31,13 @@ def layout(nb_server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -
         os.symlink(outside, root / "away")
         os.symlink("loop_b", root / "loop_a")  # a symlink loop
         os.symlink("loop_a", root / "loop_b")
+    shapes = {"meta_list.ipynb": {"metadata": []}, "cell_no_meta.ipynb": {"cells": [
+        {"cell_type": "code", "source": "1"}]}, "cell_a_string.ipynb": {"cells": ["x"]},
+        "v5.ipynb": {"nbformat": 5}, "spec_list.ipynb": {"metadata": {"kernelspec": {"name": ["python3"]}}}}
+    for name, shape in shapes.items():
+        (root / name).write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {},
+                                             "cells": [], **shape}))
+    (root / "deep.ipynb").write_text("[" * 100_000 + "]" * 100_000)
     write_notebook(root, "in_r.ipynb", "x <- 1", kernel="python3")
     nb = json.loads((root / "in_r.ipynb").read_text())
     nb["metadata"]["kernelspec"]["language"] = "R"  # a kernel the server has, another language
@@ -63,6 +70,11 @@ BAD: list[tuple[str, dict[str, Any], str, str]] = [
      "params.parameters.class", "identifier"),
     ("parameters not an object", {"path": "ok.ipynb", "parameters": [1]}, "params.parameters", ""),
     ("path with a NUL", {"path": "ok.ipynb\0.txt"}, "params.path", "NUL"),
+    ("path metadata not an object", {"path": "meta_list.ipynb"}, "params.path", "metadata is not"),
+    ("path a cell without metadata", {"path": "cell_no_meta.ipynb"}, "params.path", "cell 1 is not"),
+    ("path a cell that is a string", {"path": "cell_a_string.ipynb"}, "params.path", "cell 1 is not"),
+    ("path nbformat 5", {"path": "v5.ipynb"}, "params.path", "version 5"),
+    ("path JSON nested too deep", {"path": "deep.ipynb"}, "params.path", "not JSON"),
     ("path a name too long", {"path": "a" * 300 + ".ipynb"}, "params.path", "too long"),
     ("path a symlink loop", {"path": "loop_a/x.ipynb"}, "params.path", "loop"),
     ("cwd with a NUL", {"path": "ok.ipynb", "cwd": "sub\0dir"}, "params.cwd", "NUL"),
@@ -145,3 +157,13 @@ def test_a_notebook_in_a_read_only_folder_is_refused(layout: ServerProcess) -> N
     assert r.status_code == 400, r.text
     assert r.json()["field"] == "params.path"
     assert "'readonly' is not writable" in r.json()["message"]
+
+
+def test_a_kernelspec_name_that_is_no_name_runs_with_the_default_kernel(layout: ServerProcess) -> None:
+    # When a notebook whose metadata.kernelspec.name is a list is posted
+    r = layout.call("POST", "tasks", json={"kind": "notebook", "params": {"path": "spec_list.ipynb"}})
+    # Then it is admitted and runs with python3, as a notebook without one would
+    assert r.status_code == 201, r.text
+    task = layout.wait_end(r.json()["id"])
+    assert task["state"] == "finished", task
+    assert task["result_preview"]["kernel_name"] == "python3"
