@@ -233,12 +233,12 @@ def run_notebook(ctx: TaskContext, target: nbfiles.Target, parameters: dict[str,
         try:
             copy = _write(run, root, path, started)
         except Exception as err:  # noqa: BLE001 - the job's own end matters more
-            ctx.log(f"[bgtasks] the executed copy could not be written: {err}\n")
+            ctx.log(f"[bgtasks] {err}\n")  # (says it is the executed copy, beside which notebook)
         else:
             # The task's record names the copy however it ended (error.data: a cancelled or
             # timed-out job's row opens it too).
             if getattr(exc, "bgtasks_data", None) is None:
-                exc.bgtasks_data = {"executed_copy": copy}
+                exc.bgtasks_data = {"executed_copy": copy}  # type: ignore[attr-defined]
         raise
     copy = _write(run, root, path, started)
     if run.failure is not None:

@@ -206,3 +206,24 @@ def test_a_copy_that_cannot_be_written_fails_the_job_saying_so(nb_server: Server
     assert task["state"] == "failed", task
     assert task["error"]["message"].startswith(
         "the executed copy could not be written beside turns_ro/report.ipynb: "), task["error"]
+
+
+def test_a_cancelled_job_whose_copy_cannot_be_written_says_so_once(nb_server: ServerProcess,
+                                                                    notebook: NotebookMaker) -> None:
+    # Given a running job whose folder turned read-only
+    path = notebook("turns_ro2/report.ipynb", MAKE_READ_ONLY, "print('GO', flush=True)\nimport time\ntime.sleep(60)")
+    folder = nb_server.root / "turns_ro2"
+    try:
+        task = post(nb_server, {"path": path})
+        wait_log(nb_server, task["id"], "GO")
+        # When it is cancelled
+        nb_server.call("POST", f"tasks/{task['id']}/cancel")
+        ended = nb_server.wait_end(task["id"])
+    finally:
+        with read_only(folder):  # (undone on the way out)
+            pass
+    # Then the cancel stands, and the log says once which copy could not be written
+    assert ended["state"] == "cancelled", ended
+    text = log_text(nb_server, task["id"])
+    assert text.count("the executed copy could not be written") == 1, text
+    assert "[bgtasks] the executed copy could not be written beside turns_ro2/report.ipynb: " in text, text
