@@ -41,8 +41,11 @@ from .process import ProcessExecutor
 
 RELAY_INTERVAL = 0.05
 """Seconds between two relayed messages of one task (progress coalesced, log joined)."""
-LOG_EVENT_CHARS = 256 * 1024
-"""Largest log text in one event: the scheduler keeps the last events of a topic."""
+LOG_EVENT_CHARS = 16 * 1024
+"""Largest log text in one event. The scheduler keeps the last events of every topic
+(``distributed.admin.low-level-log-length``: 1,000) as long as it runs, so this bounds
+what a server's tasks leave there (~16 MiB per server start; 256 KiB events made it
+256 MiB, held after one task printed that much)."""
 _LIVE = ("executing", "long-running")
 """The Dask worker's states of a task it is running (anything else: released, cancelled)."""
 

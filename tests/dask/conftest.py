@@ -32,7 +32,7 @@ pytest.importorskip("distributed")
 
 REPO = Path(__file__).resolve().parents[2]
 DASK = str(Path(sys.executable).parent / "dask")
-KINDS = [f"tests.dask.dask_kinds:{name}" for name in ("whoami", "steps", "stubborn", "boom", "hog")]
+KINDS = [f"tests.dask.dask_kinds:{name}" for name in ("whoami", "steps", "stubborn", "boom", "hog", "chatty")]
 
 
 def children(pid: int) -> list[int]:

@@ -56,3 +56,12 @@ def hog(megabytes: int) -> int:
     """Take ``megabytes`` of memory at once."""
     block = bytearray(megabytes * 2**20)
     return len(block)
+
+
+def chatty(megabytes: int) -> int:
+    """Print ``megabytes`` MiB of text as fast as it can (a log far above ``log_cap``)."""
+    line = "x" * 1023 + "\n"
+    for _ in range(megabytes * 1024):
+        sys.stdout.write(line)
+    print("the last line", flush=True)
+    return megabytes
