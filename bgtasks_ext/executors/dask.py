@@ -346,6 +346,10 @@ class DaskExecutor(Executor):
         client, self._client = self._client, None
         if client is not None:
             try:
+                # Off the 'all' topic first: the scheduler announces this client's own
+                # removal there, to this client, already closed (a CRITICAL traceback in
+                # the scheduler's log at every stop of the server).
+                client.unsubscribe_topic("all")
                 client.close(timeout=5)
             except Exception:  # noqa: BLE001
                 log.debug("bgtasks: closing the Dask client failed", exc_info=True)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,3 +52,28 @@ def test_retrying_a_bad_scheduler_address_never_hangs_the_executor_or_the_exit()
     # the next one's start, deadlocking on Dask's loop-runner lock)
     assert proc.returncode == 0, (proc.stdout, proc.stderr[-3000:])
     assert proc.stdout.strip() == "stopped", (proc.stdout, proc.stderr[-3000:])
+
+
+def test_a_server_that_stops_leaves_no_error_in_the_schedulers_log(tmp_path: Path) -> None:
+    from tests.dask.conftest import Cluster, dask_server_process, wait_connected
+
+    cluster = Cluster(tmp_path / "cluster")
+    cluster.root.mkdir()
+    try:
+        cluster.start_scheduler()
+        # Given a server connected to the cluster's scheduler
+        server = dask_server_process(tmp_path / "server", cluster.address)
+        with server:
+            wait_connected(server)
+        # When it stops (SIGTERM), Then the scheduler's log says the client left, and no
+        # more (it logged a CRITICAL traceback: it announced the client's removal on the
+        # 'all' topic to that very client, already closed)
+        log = cluster.root / "scheduler.log"
+        deadline = time.monotonic() + 30
+        while "Close client connection" not in log.read_text():
+            assert time.monotonic() < deadline, log.read_text()[-3000:]
+            time.sleep(0.1)
+        time.sleep(0.5)
+        assert "CRITICAL" not in log.read_text(), log.read_text()[-3000:]
+    finally:
+        cluster.stop()
