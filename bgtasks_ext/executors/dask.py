@@ -350,6 +350,9 @@ class DaskExecutor(Executor):
                 # removal there, to this client, already closed (a CRITICAL traceback in
                 # the scheduler's log at every stop of the server).
                 client.unsubscribe_topic("all")
+            except Exception:  # noqa: BLE001 - a link already down: close it all the same
+                pass
+            try:
                 client.close(timeout=5)
             except Exception:  # noqa: BLE001
                 log.debug("bgtasks: closing the Dask client failed", exc_info=True)
