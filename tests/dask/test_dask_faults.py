@@ -17,6 +17,13 @@ from tests.dask.conftest import Cluster, alive, ancestors, dask_server_process, 
 from tests.server_process import ServerProcess, free_port
 
 
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
 @pytest.fixture
 def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
     """A cluster this test may break."""
@@ -32,7 +39,7 @@ def own_cluster(tmp_path: Path) -> Iterator[Cluster]:
 
 
 def test_a_worker_killed_mid_task_fails_it_as_worker_died_or_retries_it(
-        own_cluster: Cluster, tmp_path: Path) -> None:
+        own_cluster: Cluster, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     with dask_server_process(tmp_path / "server", own_cluster.address) as server:
         wait_connected(server)
         # Given two running tasks on one Dask worker, one with a retry left
@@ -49,7 +56,9 @@ def test_a_worker_killed_mid_task_fails_it_as_worker_died_or_retries_it(
         while not pidfile.exists():
             assert time.monotonic() < deadline
             time.sleep(0.05)
-        task_pid = int(pidfile.read_text().split()[0])
+        task_pid, child_pid = map(int, pidfile.read_text().split())
+        # (the task's own child outlives a worker killed by SIGKILL, as documented: ended here)
+        request.addfinalizer(lambda: _kill(child_pid))
         # When the Dask worker process dies (its nanny starts a new one)
         [worker] = own_cluster.worker_pids()
         assert worker in ancestors(task_pid)
