@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
+import re
 from typing import Any, Mapping
 
 import orjson
@@ -120,9 +122,25 @@ def dumps(task: Task) -> str:
         raise InvalidInput(bad, f"task {task.id}: not JSON-serializable ({exc})") from None
 
 
+_LONG_DIGITS = re.compile(rb"\d{20,}")
+"""A run of 20 digits or more: maybe an integer beyond 64 bits (2**64 has 20)."""
+
+
+def _parse(text: str | bytes) -> Any:
+    """JSON text read back: by orjson, unless it may hold an integer beyond 64 bits (which
+    :func:`dumps` writes through the standard encoder, say a task's result ``int('9' *
+    400)``): orjson reads 2**70 as a float without a word, and refuses bigger ones (that
+    made every page holding the record a 500). The standard decoder reads them exactly;
+    a false alarm (20 digits inside a string) only costs that record some speed."""
+    raw = text.encode() if isinstance(text, str) else text
+    if _LONG_DIGITS.search(raw):
+        return json.loads(raw)
+    return orjson.loads(raw)
+
+
 def loads(text: str | bytes) -> Task:
     """The task stored as ``text`` by :func:`dumps`."""
-    return from_record(orjson.loads(text))
+    return from_record(_parse(text))
 
 
 def dumps_schedule(schedule: Schedule) -> str:
@@ -138,7 +156,7 @@ def dumps_schedule(schedule: Schedule) -> str:
 
 def loads_schedule(text: str | bytes) -> Schedule:
     """The schedule stored as ``text`` by :func:`dumps_schedule`."""
-    return Schedule.from_record(orjson.loads(text))
+    return Schedule.from_record(_parse(text))
 
 
 def row(task: Task) -> tuple[Any, ...]:

@@ -327,3 +327,29 @@ def test_a_store_on_a_local_disk_opens(tmp_path: Path) -> None:
     store = SQLiteStore(str(tmp_path / "tasks.sqlite"))
     store.open()
     store.close()
+
+
+def test_an_integer_beyond_64_bits_reads_back_as_it_is(path: Path, store: SQLiteStore) -> None:
+    # Given a finished task whose result preview is int('9' * 400) (a kernel's `%bgtask
+    # int('9' * 400)`), and params holding 2**70
+    huge = int("9" * 400)
+    task = make(1, state=State.FINISHED, finished_at=5.0, result_preview=huge, params={"n": 2**70})
+    store.write([PutTask(task)])
+    # When the history is read, one task and a page of them (also after a reopen)
+    store.close()
+    again = SQLiteStore(path)
+    again.open()
+    # Then it comes back exactly, and the page holding it is read (it was a 500 for good)
+    assert again.get(task.id) == task
+    assert again.list(TaskFilter()).tasks == [task]
+    again.close()
+
+
+def test_an_integer_just_beyond_64_bits_is_not_read_back_as_a_float(path: Path, store: SQLiteStore) -> None:
+    # Given a task whose params and result hold 2**70 (orjson alone reads it as 1.18e21)
+    task = make(1, state=State.FINISHED, finished_at=5.0, result_preview=2**70, params={"n": -(2**70)})
+    store.write([PutTask(task)])
+    # When it is read back / Then the integers are exact
+    got = store.get(task.id)
+    assert got is not None and got.result_preview == 2**70 and got.params == {"n": -(2**70)}
+    assert isinstance(got.result_preview, int)

@@ -270,3 +270,20 @@ async def test_bad_kernel_reports_are_400_naming_the_field_and_harm_nothing(
     assert after == before and after["state"] == "running"
     _, logged = await call(jp_fetch, "tasks", task["id"], "log")
     assert logged["text"] == "before\n"
+
+
+async def test_a_result_beyond_64_bits_leaves_the_task_list_readable(bgtasks_app: Any, jp_fetch: Any) -> None:
+    # Given a kernel task whose value is int('9' * 400) (`%bgtask int('9' * 400)`)
+    task = await kernel_task(jp_fetch)
+    await call(jp_fetch, "tasks", task["id"], "claim", method="POST", body="")
+    huge = int("9" * 400)
+    code, done = await call(jp_fetch, "tasks", task["id"], "done", method="POST",
+                            body={"status": "finished", "preview": huge})
+    assert (code, done["result_preview"]) == (200, huge)
+    # When the history is listed and the task read, after its record was stored
+    await asyncio.sleep(0.3)
+    code, page = await call(jp_fetch, "tasks", params={"limit": "10"})
+    # Then both answer (it was a 500 for every page holding it, for good)
+    assert code == 200 and [t["result_preview"] for t in page["tasks"] if t["id"] == task["id"]] == [huge]
+    code, one = await call(jp_fetch, "tasks", task["id"])
+    assert code == 200 and one["result_preview"] == huge
