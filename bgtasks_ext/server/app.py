@@ -389,7 +389,10 @@ class BgTasks(ExtensionApp):
         self.handlers.append((f"{API_PATH}/status", StatusHandler))
 
     async def _start_jupyter_server_extension(self, serverapp: Any) -> None:
-        assert self.engine is not None
+        if self.engine is None:
+            # Loading failed on a bad setting: jupyter_server logged it, naming the trait
+            # (no AssertionError after it to hide that line).
+            return
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(None, self.engine.start)
         assert self.events is not None and self.scheduler is not None
