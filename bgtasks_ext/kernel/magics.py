@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.interactiveshell import InteractiveShell
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import MagicHelpFormatter, argument, magic_arguments, parse_argstring
 from IPython.display import display
 
@@ -139,6 +139,8 @@ class BgTaskMagics(Magics):
     @_usage("%%bgtask [NAME] [options]", "%bgtask [options] EXPR",
             "%%bgtask [NAME] --every S | --cron EXPR [--tz ZONE] [options]",
             "%bgtask --notebook PATH [-p NAME=VALUE ...] [--kernel K] [--name N] [options]")
+    # The line is Python code and options as typed: no {expr}/$name expansion (as %timeit).
+    @no_var_expand
     @magic_arguments()
     @argument("name", nargs="*", metavar="NAME", help="The task's name, one or more words "
               "(default: the cell's first line; the line magic's is its expression).")

@@ -141,6 +141,15 @@ def test_a_failure_shows_the_remote_traceback(loaded: Kernel) -> None:
     assert loaded.eval("'result' in globals()") is False
 
 
+def test_braces_and_dollars_in_the_line_reach_the_task_as_typed(loaded: Kernel) -> None:
+    # When the expression holds a set literal, a format string and a dollar (IPython expands
+    # {...} and $x in a magic's line unless the magic says not to, as %timeit does)
+    loaded.execute_ok("x = 5")
+    loaded.execute_ok("h = %bgtask --no-widget (type({1, 2}).__name__, '{0}-{1}'.format('a', 'b'), '$x')")
+    # Then the task ran what was typed: a set, the format, a literal "$x"
+    assert loaded.eval("h.result(timeout=30)") == ["set", "a-b", "$x"]
+
+
 def test_line_magic_binds_the_handle_to_underscore(loaded: Kernel, rest: Rest) -> None:
     # When one expression runs in the background, with a scope
     loaded.execute_ok("%bgtask --scope kernel sum(range(10))")
