@@ -64,7 +64,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import done, p50, report  # noqa: E402
 
-from tests.server_process import ServerProcess, free_port  # noqa: E402
+from tests.server_process import ServerProcess, free_port, stop_group  # noqa: E402
 
 PEER_VENV = Path(__file__).resolve().parent / ".peer-venv"
 PEER_VERSION = "2.12.1"
@@ -194,17 +194,7 @@ class PeerServer:
         """SIGTERM the server, then SIGKILL what is left of its process group."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(20)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(5)
+        stop_group(self.proc, 20)
         self.session.close()
 
 

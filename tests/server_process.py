@@ -31,6 +31,22 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def stop_group(proc: subprocess.Popen[Any], timeout: float = 20) -> None:
+    """SIGTERM ``proc`` (started in a session of its own), wait up to ``timeout`` s, then
+    SIGKILL whatever of its process group is left."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait(5)
+
+
 class ServerProcess:
     """``jupyter server`` on ``store`` (an SQLite file), started by :meth:`start`."""
 
@@ -150,17 +166,7 @@ class ServerProcess:
         whatever of its process group is left."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
-                pass
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(5)
+        stop_group(self.proc, timeout)
 
     def __enter__(self) -> ServerProcess:
         return self.start() if self.proc is None else self

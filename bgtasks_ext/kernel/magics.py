@@ -23,7 +23,9 @@ papermill stop there as they do for any failing cell.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -118,6 +120,21 @@ def split_expression(line: str) -> tuple[str, str]:
 def _default_name(source: str) -> str:
     first = next((ln.strip() for ln in source.splitlines() if ln.strip() and not ln.strip().startswith("#")), "")
     return first if len(first) <= 60 else first[:59] + "…"
+
+
+@contextlib.contextmanager
+def _unpicklable_named(job: CodeJob) -> Iterator[None]:
+    """Pickling ``job`` failed inside: raise the error that names the input at fault
+    (:class:`UnpicklableInput`); the server's refusals pass through as they are."""
+    try:
+        yield
+    except BgTasksError:
+        raise
+    except Exception as exc:
+        culprit = find_unpicklable(job.inputs)
+        if culprit is None:
+            raise
+        raise culprit from exc
 
 
 @magics_class
@@ -314,17 +331,10 @@ class BgTaskMagics(Magics):
         landing = self._landing()
         hook = CellOutputs(landing, names=outputs if executor == "kernel" and not expression else None,
                            wanted=_names(args.outputs) or [])
-        try:
+        with _unpicklable_named(job):
             handle = launch(job, name=args.name or None, key=args.key,
                             executor=executor, scope=args.scope, timeout=args.timeout,
                             retries=args.retries, namespace=shell.user_ns, on_finish=hook)
-        except BgTasksError:
-            raise
-        except Exception as exc:  # pickling the job failed: name the input at fault
-            culprit = find_unpicklable(job.inputs)
-            if culprit is None:
-                raise
-            raise culprit from exc
         if not expression:
             self._supersede(_cell_id(shell), handle, hook, landing)
         if args.no_widget:
@@ -336,18 +346,12 @@ class BgTaskMagics(Magics):
     def _schedule(self, args: Any, job: CodeJob, expression: bool) -> ScheduleHandle:
         """``POST schedules`` with ``job`` frozen now; a refusal names the option."""
         try:
-            handle = create_schedule(job, every=args.every, cron=args.cron, tz=args.tz,
-                                     name=args.name or None, executor=args.executor,
-                                     timeout=args.timeout, retries=args.retries)
+            with _unpicklable_named(job):
+                handle = create_schedule(job, every=args.every, cron=args.cron, tz=args.tz,
+                                         name=args.name or None, executor=args.executor,
+                                         timeout=args.timeout, retries=args.retries)
         except ServerError as exc:
             raise UsageError(_option_message(exc)) from None
-        except BgTasksError:
-            raise
-        except Exception as exc:  # pickling the job failed: name the input at fault
-            culprit = find_unpicklable(job.inputs)
-            if culprit is None:
-                raise
-            raise culprit from exc
         handle.note = _schedule_note(job, handle.id, expression)
         cell_id = None if expression else _cell_id(self.ip)
         if cell_id is not None:

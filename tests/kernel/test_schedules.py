@@ -218,3 +218,15 @@ def test_the_line_magic_schedules_an_expression(loaded: Kernel, rest: Rest) -> N
     assert _wait(lambda: len(_finished(rest, schedule_id)) >= 2)
     assert {t["result_preview"]["value"] for t in _finished(rest, schedule_id)} == {20}
     assert rest("GET", f"schedules/{schedule_id}").json()["name"] == "area(side, 5)"
+
+
+def test_an_every_cell_reading_an_unpicklable_input_is_refused_by_name(loaded: Kernel, rest: Rest) -> None:
+    # Given a lock in the kernel
+    loaded.execute_ok("import threading\nlk2 = threading.Lock()")
+    before = len(rest("GET", "schedules").json()["schedules"])
+    # When a scheduled cell reads it
+    result = loaded.execute("%%bgtask --every 60\nwith lk2:\n    pass")
+    # Then the cell fails naming the variable, and no schedule was made
+    assert result.reply is not None and result.reply["status"] == "error", result.reply
+    assert "'lk2'" in result.text + (result.error_text or ""), result.text
+    assert len(rest("GET", "schedules").json()["schedules"]) == before
